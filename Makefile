@@ -1,0 +1,55 @@
+# One virtual environment at .venv serves every target; it is (re)built when a requirements file changes.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+STAMP  := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+.PHONY: setup test lint typecheck unit demo dev bench functions-venv clean
+
+setup: $(STAMP) $(NODE_STAMP)
+
+$(STAMP): requirements.txt functions/requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+# firebase-tools (Auth emulator, `firebase deploy`) and the Firebase JS SDK for the rules tests.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# Everything CI runs: lint, types, and every test against the real local emulators.
+test: setup lint typecheck
+	$(BIN)/pytest
+
+demo: setup
+	$(PY) -m scripts.demo
+
+# Keep the local stack running and print its endpoints (Ctrl-C stops it).
+dev: setup
+	$(PY) -m scripts.stack
+
+bench: setup
+	$(PY) bench/cold_start.py
+	$(PY) bench/speed.py
+	$(PY) bench/eval_heart.py --data ../shared/data
+	$(PY) bench/eval_lung.py --data ../shared/data
+	$(PY) bench/pipeline_latency.py
+
+# The venv the firebase CLI uses to discover and deploy the functions (path hard-coded by the CLI).
+functions-venv:
+	test -x functions/venv/bin/python || python3.11 -m venv functions/venv
+	functions/venv/bin/pip install --quiet -r functions/requirements.txt
+
+clean:
+	rm -rf $(VENV) node_modules demo-output .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Developer scripts: local emulator stack, storage-event relay, demo."""
