@@ -1,0 +1,101 @@
+"""Accuracy of the lung analysis on the annotated development recordings.
+
+    python bench/eval_lung.py --data ../shared/data
+
+Prints: respiratory rate within 3/min (%) and MAE against ICBHI (reference = annotated cycles x 60
+/ annotated span); the ICBHI-style cycle score (each annotated cycle classed normal / crackle /
+wheeze / both from the events the analysis reports inside it; Se = correct abnormal cycles /
+abnormal cycles, Sp = correct normal cycles / normal cycles, score = (Se + Sp) / 2); per-recording
+wheeze and crackle balanced accuracy on Fraiwan (labels from the file names) and on the Kahya
+teaching clips; the real-time factor; any file the analysis failed on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "functions"))
+sys.path.insert(0, str(REPO))
+
+from stethoscope import AnalysisInputError, analyze_file  # noqa: E402
+from stethoscope.lung.analysis import classify_cycle  # noqa: E402
+from training.lung_data import CycleScore, balanced_accuracy, load_lung_references  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared/data")
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args()
+
+    rate_errors: list[float] = []
+    cycles = CycleScore()
+    wheeze: dict[str, tuple[list[bool], list[bool]]] = defaultdict(lambda: ([], []))
+    crackle: dict[str, tuple[list[bool], list[bool]]] = defaultdict(lambda: ([], []))
+    audio_s = cpu_s = 0.0
+    failures: list[str] = []
+    for ref in load_lung_references(args.data):
+        start = time.process_time()
+        try:
+            result = analyze_file(ref.path, kind="lung")
+        except AnalysisInputError as exc:
+            failures.append(f"{ref.path.name}: {exc}")
+            continue
+        cpu_s += time.process_time() - start
+        audio_s += result.duration_s
+        lung = result.lung
+        assert lung is not None
+        wheeze[ref.dataset][0].append(ref.wheeze)
+        wheeze[ref.dataset][1].append(bool(lung.wheeze_present))
+        crackle[ref.dataset][0].append(ref.crackle)
+        crackle[ref.dataset][1].append(bool(lung.crackle_present))
+        if ref.respiratory_rate_bpm is not None:
+            rate = lung.respiratory_rate_bpm
+            rate_errors.append(abs(rate - ref.respiratory_rate_bpm) if rate else float("inf"))
+            for cycle in ref.cycles:
+                cycles.add(
+                    (cycle.crackles, cycle.wheezes),
+                    classify_cycle(cycle.start_s, cycle.end_s, lung),
+                )
+        if args.verbose:
+            print(
+                f"  {ref.dataset:8s} {ref.path.name[:34]:34s} rate {lung.respiratory_rate_bpm} "
+                f"(ref {ref.respiratory_rate_bpm})  wheeze {lung.wheeze_present}/{ref.wheeze}  "
+                f"crackle {lung.crackle_present}/{ref.crackle}  quality {result.quality.score}"
+            )
+
+    errors = np.array(rate_errors)
+    finite = errors[np.isfinite(errors)]
+    print(
+        f"ICBHI respiratory rate: within 3/min {100 * np.mean(errors <= 3):.0f}% "
+        f"(n={len(errors)}), MAE {np.mean(finite):.1f}/min"
+    )
+    print(
+        f"ICBHI cycle score {cycles.score:.3f} (Se {cycles.sensitivity:.3f} over {cycles.abnormal} "
+        f"abnormal cycles, Sp {cycles.specificity:.3f} over {cycles.normal} normal cycles)"
+    )
+    for dataset in sorted(wheeze):
+        print(
+            f"{dataset:8s} wheeze balanced accuracy {balanced_accuracy(*wheeze[dataset]):.3f}, "
+            f"crackle balanced accuracy {balanced_accuracy(*crackle[dataset]):.3f} "
+            f"(n={len(wheeze[dataset][0])})"
+        )
+    print(f"real-time factor: {audio_s / max(cpu_s, 1e-9):.0f}x ({audio_s:.0f} s of audio)")
+    print(
+        "note: detector thresholds were tuned on these recordings (training/train_lung.py):"
+        " in-sample."
+    )
+    print(f"failures: {len(failures)}")
+    for line in failures:
+        print("  " + line)
+
+
+if __name__ == "__main__":
+    main()

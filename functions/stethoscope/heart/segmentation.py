@@ -1,0 +1,163 @@
+"""S1/S2 segmentation: a duration-aware Viterbi decoding over candidate sound events.
+
+Springer et al. 2016 (IEEE TBME 63(4)) decode a hidden semi-Markov model sample by sample at 50 Hz
+with S1 -> systole -> S2 -> diastole states and Gaussian durations centred on the estimated heart
+cycle. We keep that model — the same state order and duration priors — but decode over the few
+candidate sound peaks instead of every frame: a path is a sequence of peaks labelled S1 or S2, each
+transition scored by how well its interval fits systole, diastole, or a cycle with one sound
+missed, and each peak by how far it rises above the background and how S1-like its sound is. The
+decoding costs O(peaks × window) instead of O(frames × max duration), which is what makes the
+whole analysis run thousands of times faster than real time, and it copes with any rate in 30-250
+bpm because nothing in it assumes a fixed maximum duration.
+
+A path may also restart (after noise, a cough, a lifted stethoscope) at a fixed cost, so one bad
+stretch does not derail the rest of the recording.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from stethoscope.arrays import FloatArray
+from stethoscope.heart.cycle import CycleEstimate
+from stethoscope.heart.sounds import Candidates
+
+S1, S2 = 0, 1
+#: Emission: a peak must rise this far (ln units) above the background to count in favour.
+HEIGHT_OFFSET = 0.45
+HEIGHT_WEIGHT = 2.0
+LIKENESS_WEIGHT = 1.0
+MISSED_SOUND_PENALTY = 3.0
+RESTART_PENALTY = 5.0
+#: Heights are capped: beyond ~20 dB above background a peak is simply certain to be a sound.
+MAX_HEIGHT = 3.0
+
+
+@dataclass(frozen=True)
+class IntervalModel:
+    """Gaussian interval priors for one recording (seconds)."""
+
+    systole_s: float
+    diastole_s: float
+
+    @property
+    def period_s(self) -> float:
+        return self.systole_s + self.diastole_s
+
+    @property
+    def systole_sd_s(self) -> float:
+        return 0.025 + 0.1 * self.systole_s
+
+    @property
+    def diastole_sd_s(self) -> float:
+        return 0.035 + 0.15 * self.diastole_s
+
+    @classmethod
+    def from_cycle(cls, cycle: CycleEstimate) -> IntervalModel:
+        return cls(cycle.systole_s, cycle.period_s - cycle.systole_s)
+
+
+@dataclass(frozen=True)
+class SoundLabels:
+    """The decoded path: candidate indices and their labels, in time order."""
+
+    index: npt.NDArray[np.intp]
+    label: npt.NDArray[np.intp]  # S1 or S2
+    score: float
+
+
+def decode_sounds(candidates: Candidates, model: IntervalModel) -> SoundLabels:
+    """Best labelled path through the candidates under the interval model."""
+    k_total = len(candidates)
+    if k_total == 0:
+        return SoundLabels(np.zeros(0, np.intp), np.zeros(0, np.intp), 0.0)
+    t = candidates.times_s
+    emission = _emission(candidates)
+    window = _window_size(t, model)
+    trans = _transition_scores(t, model, window)  # (K, W, from, to)
+
+    best = np.full((k_total, 2), -np.inf)
+    back_index = np.full((k_total, 2), -1, dtype=np.intp)
+    back_label = np.full((k_total, 2), -1, dtype=np.intp)
+    padded = np.full((window + k_total, 2), -np.inf)  # best[], shifted by `window`
+    both = np.array([S1, S2])
+    min_gap_s = 0.6 * model.systole_s
+    restart_value, restart_node = 0.0, (-1, -1)
+    finished = 0  # nodes whose `best` may seed a restart
+    times = t.tolist()
+    for k in range(k_total):
+        while finished < k and times[finished] < times[k] - min_gap_s:
+            s1_value, s2_value = best[finished]
+            value, label = (s1_value, S1) if s1_value >= s2_value else (s2_value, S2)
+            if value - RESTART_PENALTY > restart_value:
+                restart_value, restart_node = value - RESTART_PENALTY, (finished, label)
+            finished += 1
+        flat = (padded[k : k + window, :, None] + trans[k]).reshape(window * 2, 2)
+        arg = flat.argmax(axis=0)
+        value = flat[arg, both]
+        for to in (S1, S2):
+            if value[to] > restart_value:
+                best[k, to] = emission[k, to] + value[to]
+                back_index[k, to] = k - window + arg[to] // 2
+                back_label[k, to] = arg[to] % 2
+            else:
+                best[k, to] = emission[k, to] + restart_value
+                back_index[k, to], back_label[k, to] = restart_node
+        padded[window + k] = best[k]
+
+    flat_best = int(np.argmax(best))
+    k, label = flat_best // 2, flat_best % 2
+    score = float(best[k, label])
+    path_index, path_label = [], []
+    while k >= 0:
+        path_index.append(k)
+        path_label.append(label)
+        k, label = back_index[k, label], back_label[k, label]
+    return SoundLabels(
+        np.asarray(path_index[::-1], dtype=np.intp),
+        np.asarray(path_label[::-1], dtype=np.intp),
+        score,
+    )
+
+
+def _emission(candidates: Candidates) -> FloatArray:
+    base = HEIGHT_WEIGHT * (np.minimum(candidates.height, MAX_HEIGHT) - HEIGHT_OFFSET)
+    like = LIKENESS_WEIGHT * np.clip(candidates.s1_likeness, -2.0, 2.0)
+    return np.stack([base + like, base - like], axis=1)
+
+
+def _window_size(t: FloatArray, model: IntervalModel) -> int:
+    """How many earlier candidates a transition may reach back over."""
+    reach = model.diastole_s + model.period_s + 3 * model.diastole_sd_s
+    first = np.searchsorted(t, t - reach)
+    return max(1, int(np.max(np.arange(len(t)) - first)))
+
+
+def _transition_scores(t: FloatArray, model: IntervalModel, window: int) -> FloatArray:
+    """Log scores of moving from candidate k-W+j (label a) to candidate k (label b)."""
+    k_total = len(t)
+    offsets = np.arange(-window, 0)
+    prev = np.arange(k_total)[:, None] + offsets[None, :]
+    valid = prev >= 0
+    delta = np.where(valid, t[:, None] - t[np.clip(prev, 0, None)], np.nan)
+
+    def gauss(mean: float, sd: float) -> FloatArray:
+        z: FloatArray = -0.5 * ((delta - mean) / sd) ** 2
+        return z
+
+    period_sd = model.systole_sd_s + model.diastole_sd_s
+    out = np.full((k_total, window, 2, 2), -np.inf)
+    out[:, :, S1, S2] = gauss(model.systole_s, model.systole_sd_s)
+    out[:, :, S2, S1] = np.maximum(
+        gauss(model.diastole_s, model.diastole_sd_s),
+        gauss(model.diastole_s + model.period_s, 1.5 * period_sd) - 2 * MISSED_SOUND_PENALTY,
+    )
+    out[:, :, S1, S1] = gauss(model.period_s, period_sd) - MISSED_SOUND_PENALTY
+    out[:, :, S2, S2] = gauss(model.period_s, period_sd) - MISSED_SOUND_PENALTY
+    too_close = (delta < 0.6 * model.systole_s) | ~valid
+    out[too_close] = -np.inf
+    scores: FloatArray = np.nan_to_num(out, nan=-np.inf)
+    return scores

@@ -1,0 +1,114 @@
+"""Recording quality: how far the figures of a recording can be trusted.
+
+The score combines level, clipping, the sound-to-background ratio, how periodic the signal is and
+how much of it the analysis could follow. Hard problems (silence, clipping over a threshold, no
+periodicity, too little signal) set `usable = False` with the reasons, so a bad take is re-recorded
+instead of producing a confident wrong number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from stethoscope.arrays import FloatArray
+from stethoscope.result import Quality, QualityReason
+
+SILENT_LEVEL_DBFS = -70.0
+#: Share of samples on clipped plateaus above which the recording is flagged.
+CLIPPED_FRACTION = 0.001
+#: Share above which clipping alone makes the recording unusable.
+UNUSABLE_CLIPPED_FRACTION = 0.02
+LOW_SNR_DB = 4.0
+NOISY_COVERAGE = 0.5
+APERIODIC_PERIODICITY = 0.08
+MIN_USABLE_DURATION_S = 2.0
+USABLE_SCORE = 0.45
+
+
+@dataclass(frozen=True)
+class QualityEvidence:
+    """What the analysis measured that bears on quality."""
+
+    duration_s: float
+    level_dbfs: float
+    clipping_fraction: float
+    snr_db: float | None
+    periodicity: float | None  # autocorrelation strength of the cycle (heart or breathing)
+    coverage: float  # share of the recording the analysis could follow (0..1)
+    events: int  # complete beats or breath cycles found
+    min_events: int  # fewer than this is "few_beats"/"no_breathing"
+    few_events_reason: QualityReason
+
+
+def level_dbfs(x: FloatArray) -> float:
+    """RMS level in dB relative to full scale (1.0)."""
+    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+    return 20.0 * float(np.log10(max(rms, 1e-12)))
+
+
+def clipping_fraction(x: FloatArray) -> float:
+    """Share of samples lying on flat runs (3+ equal samples) near the signal's extreme.
+
+    Normalised recordings touch full scale without being clipped, so the test is flat tops, not
+    the peak value.
+    """
+    if len(x) < 3:
+        return 0.0
+    peak = float(np.max(np.abs(x)))
+    if peak == 0.0:
+        return 0.0
+    near_top = np.abs(x) >= 0.9 * peak
+    flat = np.diff(x) == 0
+    on_plateau = np.zeros(len(x), dtype=bool)
+    run = flat[:-1] & flat[1:]  # x[i] == x[i+1] == x[i+2]
+    on_plateau[:-2] |= run
+    on_plateau[1:-1] |= run
+    on_plateau[2:] |= run
+    return float(np.mean(on_plateau & near_top))
+
+
+def assess_quality(evidence: QualityEvidence) -> Quality:
+    """Score the evidence (0-1), list the reasons, decide whether the figures are usable."""
+    reasons: list[QualityReason] = []
+    hard = False
+    if evidence.duration_s < MIN_USABLE_DURATION_S:
+        reasons.append("too_short")
+        hard = True
+    if evidence.level_dbfs < SILENT_LEVEL_DBFS:
+        reasons.append("silent")
+        hard = True
+    if evidence.clipping_fraction > CLIPPED_FRACTION:
+        reasons.append("clipped")
+        hard = hard or evidence.clipping_fraction > UNUSABLE_CLIPPED_FRACTION
+    if evidence.snr_db is not None and evidence.snr_db < LOW_SNR_DB:
+        reasons.append("low_snr")
+    if evidence.coverage < NOISY_COVERAGE and evidence.events >= evidence.min_events:
+        reasons.append("noisy")
+    if evidence.periodicity is None or evidence.periodicity < APERIODIC_PERIODICITY:
+        reasons.append("aperiodic")
+        hard = True
+    if evidence.events < evidence.min_events:
+        reasons.append(evidence.few_events_reason)
+        hard = True
+
+    snr_term = (
+        0.5 if evidence.snr_db is None else float(np.clip((evidence.snr_db - 2.0) / 10.0, 0, 1))
+    )
+    periodic_term = float(np.clip((evidence.periodicity or 0.0) / 0.35, 0, 1))
+    coverage_term = float(np.clip(evidence.coverage, 0, 1))
+    clip_term = 1.0 - float(np.clip(evidence.clipping_fraction / UNUSABLE_CLIPPED_FRACTION, 0, 1))
+    duration_term = float(np.clip(evidence.duration_s / 5.0, 0.4, 1))
+    score = (0.3 * snr_term + 0.3 * periodic_term + 0.4 * coverage_term) * clip_term * duration_term
+    if hard:
+        score = min(score, USABLE_SCORE - 0.05)
+    score = round(float(np.clip(score, 0.0, 1.0)), 3)
+    return Quality(
+        score=score,
+        usable=score >= USABLE_SCORE and not hard,
+        reasons=reasons,
+        clipping_fraction=round(evidence.clipping_fraction, 6),
+        snr_db=None if evidence.snr_db is None else round(evidence.snr_db, 1),
+        level_dbfs=round(evidence.level_dbfs, 1),
+    )

@@ -1,0 +1,107 @@
+"""The annotated lung recordings in `../shared/data/lung` and the ICBHI-style scoring.
+
+Shared by `training/train_lung.py` and `bench/eval_lung.py`, so tuning and evaluation read the
+labels and score cycles the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KAHYA_LABELS = {"healthy": "", "crackles": "C", "wheezes": "W", "rhonchus": "W"}
+
+
+@dataclass(frozen=True)
+class LungCycle:
+    start_s: float
+    end_s: float
+    crackles: bool
+    wheezes: bool
+
+
+@dataclass(frozen=True)
+class LungReference:
+    dataset: str  # icbhi | fraiwan | kahya
+    path: Path
+    wheeze: bool
+    crackle: bool
+    cycles: list[LungCycle] = field(default_factory=list)  # ICBHI only
+    respiratory_rate_bpm: float | None = None  # ICBHI: cycles x 60 / annotated span
+
+
+def load_lung_references(data: Path) -> list[LungReference]:
+    lung = data / "lung"
+    refs: list[LungReference] = []
+    for gt_path in sorted((lung / "icbhi2017").glob("*.gt.json")):
+        gt = json.loads(gt_path.read_text())
+        cycles = [
+            LungCycle(c["start_s"], c["end_s"], bool(c["crackles"]), bool(c["wheezes"]))
+            for c in gt["cycles"]
+        ]
+        refs.append(
+            LungReference(
+                "icbhi",
+                lung / "icbhi2017" / gt["file"],
+                wheeze=any(c.wheezes for c in cycles),
+                crackle=any(c.crackles for c in cycles),
+                cycles=cycles,
+                respiratory_rate_bpm=gt["derived_rr_bpm"],
+            )
+        )
+    for row in csv.DictReader((lung / "fraiwan2021/labels.csv").open()):
+        sound = row["sound_type"]
+        refs.append(
+            LungReference(
+                "fraiwan",
+                lung / "fraiwan2021" / row["file"],
+                wheeze="W" in sound,
+                crackle="C" in sound,
+            )
+        )
+    for stem, label in KAHYA_LABELS.items():
+        refs.append(
+            LungReference(
+                "kahya", lung / "kahya_multimedia" / f"{stem}.wav", "W" in label, "C" in label
+            )
+        )
+    return refs
+
+
+@dataclass
+class CycleScore:
+    """ICBHI 2017 challenge score: Se over abnormal cycles, Sp over normal ones."""
+
+    abnormal: int = 0
+    abnormal_correct: int = 0
+    normal: int = 0
+    normal_correct: int = 0
+
+    def add(self, truth: tuple[bool, bool], said: tuple[bool, bool]) -> None:
+        if truth == (False, False):
+            self.normal += 1
+            self.normal_correct += said == truth
+        else:
+            self.abnormal += 1
+            self.abnormal_correct += said == truth
+
+    @property
+    def sensitivity(self) -> float:
+        return self.abnormal_correct / self.abnormal if self.abnormal else float("nan")
+
+    @property
+    def specificity(self) -> float:
+        return self.normal_correct / self.normal if self.normal else float("nan")
+
+    @property
+    def score(self) -> float:
+        return (self.sensitivity + self.specificity) / 2
+
+
+def balanced_accuracy(truth: list[bool], said: list[bool]) -> float:
+    positives = [s for t, s in zip(truth, said, strict=True) if t]
+    negatives = [not s for t, s in zip(truth, said, strict=True) if not t]
+    parts = [sum(p) / len(p) for p in (positives, negatives) if p]
+    return sum(parts) / len(parts) if parts else float("nan")
