@@ -153,18 +153,12 @@ class ManagedProcess:
     def cwd(self) -> Path | None:
         return None
 
+    def process_env(self) -> Mapping[str, str] | None:
+        """The child's environment (None: inherit ours)."""
+        return None
+
     def start(self) -> Self:
-        self._log = self.log_path.open("ab")
-        preexec = _die_with_parent if sys.platform.startswith("linux") else None
-        self._proc = subprocess.Popen(
-            list(self.command()),
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=self.cwd(),
-            start_new_session=True,
-            preexec_fn=preexec,  # only calls prctl(2): safe between fork and exec
-        )
+        self._launch()
         try:
             wait_http(self.ready_url(), self.ready_timeout_s, self._proc)
         except EmulatorStartError as exc:
@@ -173,6 +167,20 @@ class ManagedProcess:
                 f"{self.name}: {exc}\n--- {self.log_path} ---\n{self.log_tail()}"
             ) from exc
         return self
+
+    def _launch(self) -> None:
+        self._log = self.log_path.open("ab")
+        preexec = _die_with_parent if sys.platform.startswith("linux") else None
+        self._proc = subprocess.Popen(
+            list(self.command()),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=self.cwd(),
+            env=self.process_env(),
+            start_new_session=True,
+            preexec_fn=preexec,  # only calls prctl(2): safe between fork and exec
+        )
 
     def log_tail(self, lines: int = 30) -> str:
         try:

@@ -52,14 +52,19 @@ class Settings(BaseModel):
     #: Lifetime of an audio playback URL.
     audio_url_ttl_s: int = 15 * 60
 
-    #: The sweeper re-drives `failed` recordings and `analyzing` ones older than this.
-    stale_analyzing_s: float = 15 * 60
+    #: How long a storage read keeps retrying transient errors before the run is recorded as failed.
+    storage_retry_s: float = 60.0
+
+    #: The sweeper re-drives `failed` recordings whose retry time came and `analyzing` ones
+    #: whose lease (recordings.LEASE_S) ran out.
     sweep_max_attempts: int = 5
     sweep_backoff_base_s: float = 60.0
     sweep_batch_size: int = 50
 
     #: Cloud Tasks queue function that re-analyses one recording (bulk re-analysis).
     reanalyze_task_function: str = "reanalyze_recording_task"
+    #: Local stack only: where that function is served, as there is no Cloud Tasks locally.
+    local_tasks_url: str | None = None
 
     @property
     def emulated(self) -> bool:
@@ -100,8 +105,8 @@ class Settings(BaseModel):
             )
         if env.get("STETH_MAX_UPLOAD_BYTES"):
             overrides["max_upload_bytes"] = int(env["STETH_MAX_UPLOAD_BYTES"])
-        if env.get("STETH_STALE_ANALYZING_S"):
-            overrides["stale_analyzing_s"] = float(env["STETH_STALE_ANALYZING_S"])
+        if env.get("STETH_STORAGE_RETRY_S"):
+            overrides["storage_retry_s"] = float(env["STETH_STORAGE_RETRY_S"])
         return cls(
             project_id=project_id,
             bucket=bucket,
@@ -110,6 +115,7 @@ class Settings(BaseModel):
             storage_emulator_host=env.get("STORAGE_EMULATOR_HOST") or None,
             auth_emulator_host=env.get("FIREBASE_AUTH_EMULATOR_HOST") or None,
             on_google_cloud=bool(env.get("K_SERVICE")) and env.get("FUNCTIONS_EMULATOR") != "true",
+            local_tasks_url=env.get("STETH_LOCAL_TASKS_URL") or None,
             **overrides,
         )
 

@@ -38,8 +38,12 @@ def render_report(
         _draw_heart(figure, detailed)
     else:
         _draw_lung(figure, detailed)
+    # the figures also go into the file's metadata, so a system can index the report by them
+    text = "; ".join(f"{label}: {value}" for label, value in summary_rows(result))
+    text = text.replace("\u2014", "-").encode("ascii", "replace").decode()
+    metadata = {"Description": text} if fmt == "png" else {"Subject": text, "Title": heading}
     buffer = io.BytesIO()
-    figure.savefig(buffer, format=fmt, dpi=110 if fmt == "png" else None)
+    figure.savefig(buffer, format=fmt, dpi=110 if fmt == "png" else None, metadata=metadata)
     return buffer.getvalue()
 
 

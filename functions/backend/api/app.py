@@ -1,0 +1,47 @@
+"""The FastAPI application: routes under /v1, auth on every route but the health check and the
+OpenAPI document, problem+json errors, CORS and size limits from the settings."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from backend.api.limits import BodySizeLimit
+from backend.api.problems import install_problem_handlers
+from backend.api.routes import members, outputs, patients, recordings
+from backend.api.schemas import Health
+from backend.settings import Settings, get_settings
+from stethoscope.version import ANALYSIS_VERSION
+
+API_PREFIX = "/v1"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Digital stethoscope API",
+        version="1.0.0",
+        summary="Upload slots, recordings, re-analysis, reports and FHIR: heart and lung sounds.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    install_problem_handlers(app)
+    for module in (recordings, outputs, patients, members):
+        app.include_router(module.router, prefix=API_PREFIX)
+
+    @app.get(f"{API_PREFIX}/healthz", response_model=Health, tags=["health"])
+    def healthz() -> Health:
+        """Liveness: no authentication, no backend calls."""
+        return Health(status="ok", analysis_version=ANALYSIS_VERSION)
+
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(settings.cors_origins),
+        allow_methods=["GET", "POST", "PUT", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "Range"],
+        expose_headers=["Content-Range", "Accept-Ranges"],
+        max_age=600,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,100 @@
+"""Who is calling: Firebase ID tokens (verified by firebase-admin) and clinic roles.
+
+A caller who is not a member of the clinic gets 404 for everything under it, exactly as if the
+clinic did not exist (no existence leak); a member whose role is not allowed gets 403.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Path, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from backend.api.problems import ApiError, not_found
+from backend.clients import firestore_client
+from backend.documents import Member, Role
+
+CLOCK_SKEW_S = 5.0
+
+
+@dataclass(frozen=True)
+class Caller:
+    uid: str
+    email: str | None
+
+
+@dataclass(frozen=True)
+class ClinicAccess:
+    clinic_id: str
+    caller: Caller
+    role: Role
+
+
+def _unauthenticated(detail: str) -> ApiError:
+    return ApiError(401, "unauthenticated", "Authentication required", detail)
+
+
+_bearer = HTTPBearer(auto_error=False, description="A Firebase ID token")
+
+
+async def current_caller(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> Caller:
+    """The verified Firebase user behind `Authorization: Bearer <ID token>`."""
+    from firebase_admin import auth
+
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise _unauthenticated("Send a Firebase ID token as `Authorization: Bearer <token>`.")
+    token = credentials.credentials.strip()
+    try:
+        claims = await run_in_threadpool(auth.verify_id_token, token)
+    except (ValueError, auth.InvalidIdTokenError, auth.CertificateFetchError,
+            auth.UserDisabledError) as exc:  # fmt: skip
+        raise _unauthenticated(f"The ID token was not accepted ({type(exc).__name__}).") from exc
+    # firebase-admin skips the expiry check for emulator tokens; check it everywhere
+    if float(claims.get("exp", 0)) < time.time() - CLOCK_SKEW_S:
+        raise _unauthenticated("The ID token has expired; refresh it.")
+    return Caller(uid=claims["uid"], email=claims.get("email"))
+
+
+def member_role(clinic_id: str, uid: str) -> Role | None:
+    snapshot = (
+        firestore_client()
+        .collection("clinics")
+        .document(clinic_id)
+        .collection("members")
+        .document(uid)
+        .get()
+    )
+    if not snapshot.exists:
+        return None
+    return Member.model_validate(snapshot.to_dict()).role
+
+
+def require_role(*roles: Role) -> Callable[..., object]:
+    """Dependency: the caller is a member of `clinic_id` with one of `roles`."""
+
+    async def dependency(
+        clinic_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,128}$")],
+        caller: Annotated[Caller, Depends(current_caller)],
+    ) -> ClinicAccess:
+        role = await run_in_threadpool(member_role, clinic_id, caller.uid)
+        if role is None:
+            raise not_found("clinic")
+        if role not in roles:
+            raise ApiError(
+                403, "forbidden", "Not allowed", f"This needs one of the roles: {', '.join(roles)}."
+            )
+        return ClinicAccess(clinic_id, caller, role)
+
+    return dependency
+
+
+ANY_MEMBER = require_role("admin", "clinician", "uploader")
+CLINICAL = require_role("admin", "clinician")
+ADMIN = require_role("admin")

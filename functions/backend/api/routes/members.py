@@ -1,0 +1,61 @@
+"""Clinic members and their roles, managed by the clinic's admins."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Response
+
+from backend.api.auth import ADMIN, ClinicAccess
+from backend.api.problems import ApiError, Problem, not_found
+from backend.api.schemas import MemberIn, MemberOut
+from backend.clients import firestore_client
+from backend.documents import Member
+from backend.recordings import now_utc
+
+router = APIRouter(tags=["members"])
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem} for code in (401, 403, 404, 409, 422)
+}
+Uid = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
+
+
+def _members(clinic_id: str):  # type: ignore[no-untyped-def]
+    return firestore_client().collection("clinics").document(clinic_id).collection("members")
+
+
+@router.put("/clinics/{clinic_id}/members/{uid}", response_model=MemberOut, responses=PROBLEMS)
+def put_member(
+    uid: Uid, body: MemberIn, access: Annotated[ClinicAccess, Depends(ADMIN)]
+) -> MemberOut:
+    """Add a member or change their role."""
+    if uid == access.caller.uid and body.role != "admin":
+        _require_another_admin(access.clinic_id, uid)
+    member = Member(
+        role=body.role, email=body.email, added_at=now_utc(), added_by=access.caller.uid
+    )
+    _members(access.clinic_id).document(uid).set(member.to_firestore())
+    return MemberOut(uid=uid, **member.model_dump())
+
+
+@router.delete("/clinics/{clinic_id}/members/{uid}", status_code=204, responses=PROBLEMS)
+def delete_member(uid: Uid, access: Annotated[ClinicAccess, Depends(ADMIN)]) -> Response:
+    """Remove a member (the last admin cannot be removed)."""
+    ref = _members(access.clinic_id).document(uid)
+    snapshot = ref.get()
+    if not snapshot.exists:
+        raise not_found("member")
+    if Member.model_validate(snapshot.to_dict()).role == "admin":
+        _require_another_admin(access.clinic_id, uid)
+    ref.delete()
+    return Response(status_code=204)
+
+
+def _require_another_admin(clinic_id: str, uid: str) -> None:
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    admins = (
+        _members(clinic_id).where(filter=FieldFilter("role", "==", "admin")).select([]).stream()
+    )
+    if not any(snapshot.id != uid for snapshot in admins):
+        raise ApiError(409, "last_admin", "Last admin", "A clinic must keep at least one admin.")

@@ -1,0 +1,203 @@
+"""What a clinician takes away from a recording: report (PNG/PDF), FHIR bundle, the audio."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Response
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from backend import blobs
+from backend.api.auth import CLINICAL, ClinicAccess
+from backend.api.problems import ApiError, Problem, not_found
+from backend.api.routes.recordings import load_recording
+from backend.api.schemas import RecordingOut
+from backend.clients import firestore_client
+from backend.documents import Analysis, Patient
+from backend.recordings import recording_ref
+from backend.settings import get_settings
+
+router = APIRouter(tags=["outputs"])
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem} for code in (401, 403, 404, 409)
+}
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _analysed(access: ClinicAccess, recording_id: str) -> tuple[RecordingOut, Analysis]:
+    """The recording and its latest completed analysis (still served while a re-analysis runs)."""
+    recording = load_recording(access.clinic_id, recording_id)
+    if recording.analysis_id is None:
+        raise ApiError(
+            409, "not_analyzed", "Not analysed yet", f"The recording is {recording.status.value}."
+        )
+    ref = recording_ref(firestore_client(), access.clinic_id, recording_id)
+    snapshot = ref.collection("analyses").document(recording.analysis_id).get()
+    if not snapshot.exists:
+        raise not_found("analysis")
+    return recording, Analysis.model_validate(snapshot.to_dict())
+
+
+def _render(access: ClinicAccess, recording_id: str, fmt: str) -> bytes:
+    from stethoscope.analysis import analyze_recording
+    from stethoscope.audio import read_recording
+    from stethoscope.report import render_report
+    from stethoscope.result import AnalysisResult
+
+    recording, analysis = _analysed(access, recording_id)
+    stored = AnalysisResult.model_validate(analysis.result)
+    audio = blobs.read_bytes(
+        get_settings().bucket, recording.storage_path, int(analysis.generation)
+    )
+    detailed = analyze_recording(read_recording(audio), stored.kind)
+    # draw the stored figures (they are what the clinician saw), over freshly computed signals
+    detailed = type(detailed)(
+        stored, detailed.samples, detailed.rate_hz, detailed.heart, detailed.lung
+    )
+    title = (
+        f"{stored.kind.capitalize()} auscultation, {recording.site}, patient {recording.patient_id}"
+    )
+    return render_report(detailed, fmt, title=title)  # type: ignore[arg-type]
+
+
+@router.get(
+    "/clinics/{clinic_id}/recordings/{recording_id}/report.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, **PROBLEMS},
+)
+async def report_png(
+    recording_id: str, access: Annotated[ClinicAccess, Depends(CLINICAL)]
+) -> Response:
+    """The report figure as PNG."""
+    return Response(
+        await run_in_threadpool(_render, access, recording_id, "png"), media_type="image/png"
+    )
+
+
+@router.get(
+    "/clinics/{clinic_id}/recordings/{recording_id}/report.pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}, **PROBLEMS},
+)
+async def report_pdf(
+    recording_id: str, access: Annotated[ClinicAccess, Depends(CLINICAL)]
+) -> Response:
+    """The report as a one-page PDF (A4 landscape)."""
+    return Response(
+        await run_in_threadpool(_render, access, recording_id, "pdf"), media_type="application/pdf"
+    )
+
+
+@router.get(
+    "/clinics/{clinic_id}/recordings/{recording_id}/fhir",
+    response_class=Response,
+    responses={200: {"content": {"application/fhir+json": {}}}, **PROBLEMS},
+)
+def fhir_export(recording_id: str, access: Annotated[ClinicAccess, Depends(CLINICAL)]) -> Response:
+    """A FHIR R4 Bundle: Patient, Media (the audio) and Observations (rates, findings)."""
+    import json
+
+    from stethoscope.fhir import RecordingContext, fhir_bundle
+    from stethoscope.result import AnalysisResult
+
+    recording, analysis = _analysed(access, recording_id)
+    patient_snapshot = (
+        firestore_client()
+        .collection("clinics")
+        .document(access.clinic_id)
+        .collection("patients")
+        .document(str(recording.patient_id))
+        .get()
+    )
+    patient = (
+        Patient.model_validate(patient_snapshot.to_dict()) if patient_snapshot.exists else None
+    )
+    context = RecordingContext(
+        clinic_id=access.clinic_id,
+        recording_id=recording_id,
+        patient_id=str(recording.patient_id),
+        recorded_at=recording.recorded_at or recording.created_at,
+        site=str(recording.site),
+        device_id=str(recording.device_id),
+        audio_url=f"gs://{get_settings().bucket}/{recording.storage_path}",
+        size_bytes=recording.size_bytes,
+        patient_sex=patient.sex if patient else None,
+        patient_birth_year=patient.birth_year if patient else None,
+    )
+    bundle = fhir_bundle(AnalysisResult.model_validate(analysis.result), context)
+    return Response(json.dumps(bundle), media_type="application/fhir+json")
+
+
+@router.get(
+    "/clinics/{clinic_id}/recordings/{recording_id}/audio",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"audio/wav": {}}},
+        206: {"content": {"audio/wav": {}}},
+        416: {"model": Problem},
+        **PROBLEMS,
+    },
+)
+def audio(
+    recording_id: str,
+    access: Annotated[ClinicAccess, Depends(CLINICAL)],
+    range_header: Annotated[str | None, Header(alias="Range")] = None,
+) -> Response:
+    """The recording's audio for playback, streamed, with HTTP Range support."""
+    recording = load_recording(access.clinic_id, recording_id)
+    obj = blobs.stored_object(get_settings().bucket, recording.storage_path)
+    if obj is None:
+        raise not_found("audio")
+    size = obj.size
+    headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, no-store"}
+    if range_header is None:
+        headers["Content-Length"] = str(size)
+        return StreamingResponse(
+            _chunks(obj.bucket, obj.name, obj.generation, 0, size - 1),
+            media_type="audio/wav",
+            headers=headers,
+        )
+    start, end = _parse_range(range_header, size)
+    headers |= {
+        "Content-Range": f"bytes {start}-{end}/{size}",
+        "Content-Length": str(end - start + 1),
+    }
+    return StreamingResponse(
+        _chunks(obj.bucket, obj.name, obj.generation, start, end),
+        status_code=206,
+        media_type="audio/wav",
+        headers=headers,
+    )
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int]:
+    match = _RANGE.match(header.strip())
+    if not match or match.groups() == ("", ""):
+        raise ApiError(
+            416, "range_not_satisfiable", "Bad Range", "Use a single `bytes=start-end` range."
+        )
+    first, last = match.groups()
+    if first == "":
+        start, end = max(0, size - int(last)), size - 1
+    else:
+        start, end = int(first), min(int(last) if last else size - 1, size - 1)
+    if start > end or start >= size:
+        raise ApiError(
+            416, "range_not_satisfiable", "Range not satisfiable", f"The object has {size} bytes."
+        )
+    return start, end
+
+
+def _chunks(bucket: str, name: str, generation: int, start: int, end: int) -> Iterator[bytes]:
+    with blobs.open_for_reading(bucket, name, generation) as reader:
+        reader.seek(start)
+        remaining = end - start + 1
+        while remaining > 0:
+            chunk = reader.read(min(remaining, blobs.READ_CHUNK_BYTES))
+            if not chunk:
+                return
+            remaining -= len(chunk)
+            yield chunk

@@ -1,0 +1,207 @@
+"""Recordings: register (upload slot), read, list, re-analyse."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response
+from starlette.concurrency import run_in_threadpool
+
+from backend.api.auth import ADMIN, ANY_MEMBER, CLINICAL, ClinicAccess
+from backend.api.problems import ApiError, Problem, not_found
+from backend.api.schemas import (
+    BulkReanalysisOut,
+    ReanalysisOut,
+    RecordingOut,
+    RecordingPage,
+    UploadSlot,
+    UploadSlotRequest,
+)
+from backend.clients import firestore_client
+from backend.documents import RecordingStatus
+from backend.reanalysis import NotReanalysableError, enqueue_clinic_reanalysis, reanalyze
+from backend.recordings import recording_ref
+from backend.registration import RecordingRequest, RegistrationConflictError, register
+from backend.settings import get_settings
+
+router = APIRouter(tags=["recordings"])
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem} for code in (401, 403, 404, 422)
+}
+
+
+def load_recording(clinic_id: str, recording_id: str) -> RecordingOut:
+    snapshot = recording_ref(firestore_client(), clinic_id, recording_id).get()
+    if not snapshot.exists:
+        raise not_found("recording")
+    return RecordingOut.model_validate({**(snapshot.to_dict() or {}), "id": snapshot.id})
+
+
+@router.post(
+    "/clinics/{clinic_id}/recordings",
+    response_model=UploadSlot,
+    status_code=201,
+    responses={
+        200: {"model": UploadSlot, "description": "already registered"},
+        409: {"model": Problem},
+        413: {"model": Problem},
+        **PROBLEMS,
+    },
+)
+def create_upload_slot(
+    body: UploadSlotRequest,
+    response: Response,
+    access: Annotated[ClinicAccess, Depends(ANY_MEMBER)],
+) -> UploadSlot:
+    """Register a recording and get a create-only resumable upload URL for it (idempotent per
+    `deviceId` + `clientRecordingId`)."""
+    settings = get_settings()
+    if body.size_bytes > settings.max_upload_bytes:
+        raise ApiError(
+            413,
+            "too_large",
+            "Recording too large",
+            f"The limit is {settings.max_upload_bytes} bytes.",
+        )
+    patient = (
+        firestore_client()
+        .collection("clinics")
+        .document(access.clinic_id)
+        .collection("patients")
+        .document(body.patient_id)
+        .get()
+    )
+    if not patient.exists:
+        raise ApiError(
+            422,
+            "unknown_patient",
+            "Unknown patient",
+            f"No patient {body.patient_id} in this clinic.",
+        )
+    request = RecordingRequest(
+        clinic_id=access.clinic_id,
+        client_recording_id=body.client_recording_id,
+        device_id=body.device_id,
+        patient_id=body.patient_id,
+        site=body.site,
+        kind=body.kind,
+        recorded_at=body.recorded_at,
+        size_bytes=body.size_bytes,
+        created_by=access.caller.uid,
+    )
+    try:
+        registration = register(request, settings)
+    except RegistrationConflictError as exc:
+        raise ApiError(409, "conflict", "Client recording id reused", str(exc)) from exc
+    if not registration.created:
+        response.status_code = 200
+    return UploadSlot(
+        recording_id=registration.recording_id,
+        status=registration.recording.status,
+        upload_url=registration.upload_url,
+        expires_at=registration.expires_at,
+    )
+
+
+@router.get(
+    "/clinics/{clinic_id}/recordings/{recording_id}",
+    response_model=RecordingOut,
+    responses=PROBLEMS,
+)
+def get_recording(
+    recording_id: str, access: Annotated[ClinicAccess, Depends(ANY_MEMBER)]
+) -> RecordingOut:
+    """One recording: status, summary, error."""
+    return load_recording(access.clinic_id, recording_id)
+
+
+@router.get("/clinics/{clinic_id}/recordings", response_model=RecordingPage, responses=PROBLEMS)
+def list_recordings(
+    access: Annotated[ClinicAccess, Depends(ANY_MEMBER)],
+    patient_id: Annotated[str | None, Query(alias="patientId", max_length=128)] = None,
+    status: Annotated[RecordingStatus | None, Query()] = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+    page_token: Annotated[str | None, Query(alias="pageToken", max_length=200)] = None,
+) -> RecordingPage:
+    """Recordings of the clinic, newest first, optionally for one patient and/or one status."""
+    from google.cloud import firestore
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    settings = get_settings()
+    size = min(limit or settings.default_page_size, settings.max_page_size)
+    collection = (
+        firestore_client().collection("clinics").document(access.clinic_id).collection("recordings")
+    )
+    query = collection
+    if patient_id:
+        query = query.where(filter=FieldFilter("patientId", "==", patient_id))
+    if status:
+        query = query.where(filter=FieldFilter("status", "==", status.value))
+    query = query.order_by("createdAt", direction=firestore.Query.DESCENDING).limit(size + 1)
+    if page_token:
+        last = collection.document(_decode_token(page_token)).get()
+        if not last.exists:
+            raise ApiError(
+                422, "invalid_page_token", "Invalid page token", "Start again without pageToken."
+            )
+        query = query.start_after(last)
+    snapshots = list(query.stream())
+    items = [RecordingOut.model_validate({**s.to_dict(), "id": s.id}) for s in snapshots[:size]]
+    token = _encode_token(snapshots[size - 1].id) if len(snapshots) > size else None
+    return RecordingPage(items=items, next_page_token=token)
+
+
+@router.post(
+    "/clinics/{clinic_id}/recordings/{recording_id}:reanalyze",
+    response_model=ReanalysisOut,
+    responses={409: {"model": Problem}, **PROBLEMS},
+)
+async def reanalyze_recording(
+    recording_id: str, access: Annotated[ClinicAccess, Depends(CLINICAL)]
+) -> ReanalysisOut:
+    """Run the analysis again now, into a new analysis document."""
+    try:
+        done = await run_in_threadpool(reanalyze, access.clinic_id, recording_id)
+    except LookupError as exc:
+        raise not_found("recording") from exc
+    except NotReanalysableError as exc:
+        raise ApiError(409, "not_reanalysable", "Cannot re-analyse yet", str(exc)) from exc
+    recording = done.recording
+    return ReanalysisOut(
+        recording_id=recording_id,
+        outcome=done.outcome,
+        status=recording.status,
+        analysis_id=recording.analysis_id,
+    )
+
+
+@router.post(
+    "/clinics/{clinic_id}:reanalyze",
+    response_model=BulkReanalysisOut,
+    status_code=202,
+    responses=PROBLEMS,
+)
+async def reanalyze_clinic(access: Annotated[ClinicAccess, Depends(ADMIN)]) -> BulkReanalysisOut:
+    """Queue a re-analysis of every analysed or rejected recording of the clinic (Cloud Tasks)."""
+    return BulkReanalysisOut(
+        enqueued=await run_in_threadpool(enqueue_clinic_reanalysis, access.clinic_id)
+    )
+
+
+def _encode_token(recording_id: str) -> str:
+    return base64.urlsafe_b64encode(recording_id.encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> str:
+    try:
+        value = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(
+            422, "invalid_page_token", "Invalid page token", "Start again without pageToken."
+        ) from exc
+    if not value or "/" in value or len(value) > 128:
+        raise ApiError(
+            422, "invalid_page_token", "Invalid page token", "Start again without pageToken."
+        )
+    return value

@@ -1,0 +1,98 @@
+"""Request and response bodies of the API (camelCase on the wire, like the documents)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from backend.documents import (
+    Document,
+    DocumentId,
+    Kind,
+    Member,
+    Patient,
+    Recording,
+    RecordingStatus,
+    Role,
+    Site,
+    site_matches_kind,
+)
+
+MIN_WAV_BYTES = 44  # a WAV header
+
+
+class UploadSlotRequest(Document):
+    """Register a recording and ask where to upload it."""
+
+    client_recording_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+    patient_id: DocumentId
+    site: Site
+    kind: Kind
+    recorded_at: AwareDatetime
+    size_bytes: int = Field(gt=MIN_WAV_BYTES)
+    device_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+    crc32c: str | None = Field(
+        None, alias="crc32c", pattern=r"^[A-Za-z0-9+/]{6}==$", description="base64, as GCS"
+    )
+
+    @model_validator(mode="after")
+    def _site_fits_kind(self) -> UploadSlotRequest:
+        if not site_matches_kind(self.site, self.kind):
+            raise ValueError(f"site {self.site!r} is not a {self.kind} auscultation site")
+        return self
+
+
+class UploadSlot(Document):
+    recording_id: str
+    status: RecordingStatus
+    upload_url: str | None = Field(
+        description="resumable upload session; null once the object exists"
+    )
+    expires_at: datetime | None
+
+
+class RecordingOut(Recording):
+    id: str
+    lease_token: str | None = Field(None, exclude=True)
+
+
+class RecordingPage(Document):
+    items: list[RecordingOut]
+    next_page_token: str | None
+
+
+class PatientIn(Document):
+    label: str = Field(min_length=1, max_length=64, description="pseudonymous label, never a name")
+    birth_year: int | None = Field(None, ge=1900, le=2100)
+    sex: Literal["female", "male", "other", "unknown"] | None = None
+
+
+class PatientOut(Patient):
+    id: str
+
+
+class MemberIn(Document):
+    role: Role
+    email: str | None = Field(None, max_length=320)
+
+
+class MemberOut(Member):
+    uid: str
+
+
+class ReanalysisOut(Document):
+    recording_id: str
+    outcome: str
+    status: RecordingStatus
+    analysis_id: str | None
+
+
+class BulkReanalysisOut(Document):
+    enqueued: int
+
+
+class Health(Document):
+    status: Literal["ok"]
+    analysis_version: str

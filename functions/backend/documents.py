@@ -1,0 +1,178 @@
+"""Firestore documents: one Pydantic model per document, camelCase on the wire (DESIGN §2, §7).
+
+These models are the single source of truth for what the backend writes, what the API returns
+and what the frontend reads (`scripts/export_schemas.py` turns them into JSON Schema and
+TypeScript types). Python code uses snake_case attributes; `to_firestore()` gives the camelCase
+dict stored in Firestore.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+Kind = Literal["heart", "lung"]
+Role = Literal["admin", "clinician", "uploader"]
+ROLES: tuple[Role, ...] = ("admin", "clinician", "uploader")
+HEART_SITES = ("aortic", "pulmonic", "tricuspid", "mitral")
+LUNG_SITES = tuple(  # noqa: RUF005 - a generated tuple plus one site reads best as a sum
+    f"{side}-{lr}-{level}"
+    for side in ("anterior", "posterior", "lateral")
+    for lr in ("left", "right")
+    for level in ("upper", "middle", "lower")
+) + ("trachea",)
+Site = Literal[
+    "aortic", "pulmonic", "tricuspid", "mitral", "trachea",
+    "anterior-left-upper", "anterior-left-middle", "anterior-left-lower",
+    "anterior-right-upper", "anterior-right-middle", "anterior-right-lower",
+    "posterior-left-upper", "posterior-left-middle", "posterior-left-lower",
+    "posterior-right-upper", "posterior-right-middle", "posterior-right-lower",
+    "lateral-left-upper", "lateral-left-middle", "lateral-left-lower",
+    "lateral-right-upper", "lateral-right-middle", "lateral-right-lower",
+]  # fmt: skip
+
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+def _valid_id(value: str) -> str:
+    if not _ID.match(value):
+        raise ValueError("ids are 1-128 characters of A-Z a-z 0-9 _ -")
+    return value
+
+
+DocumentId = Annotated[str, AfterValidator(_valid_id)]
+
+
+def site_matches_kind(site: str, kind: str) -> bool:
+    """Heart recordings come from the four valve areas, lung ones from the chest or trachea."""
+    return site in (HEART_SITES if kind == "heart" else LUNG_SITES)
+
+
+class RecordingStatus(StrEnum):
+    """Life cycle of a recording (DESIGN §1.3)."""
+
+    AWAITING_UPLOAD = "awaiting_upload"
+    ANALYZING = "analyzing"
+    ANALYZED = "analyzed"
+    REJECTED = "rejected"  # bad input: never retried
+    FAILED = "failed"  # transient or internal: re-driven by the sweeper
+
+
+class Document(BaseModel):
+    """Base: camelCase aliases, either name accepted, unknown fields kept out."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    def to_firestore(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=False)
+
+    @classmethod
+    def fields(cls, **values: Any) -> dict[str, Any]:
+        """A partial update in wire form: snake_case names in, camelCase keys out (unknown names
+        raise), enums and nested documents converted."""
+        out: dict[str, Any] = {}
+        for name, value in values.items():
+            alias = cls.model_fields[name].alias or name
+            if isinstance(value, Document):
+                value = value.to_firestore()
+            elif isinstance(value, StrEnum):
+                value = value.value
+            out[alias] = value
+        return out
+
+
+class Clinic(Document):
+    name: str = Field(min_length=1, max_length=200)
+    created_at: datetime
+
+
+class Member(Document):
+    role: Role
+    email: str | None = Field(None, max_length=320)
+    added_at: datetime | None = None
+    added_by: str | None = None
+
+
+class Patient(Document):
+    """A pseudonymous patient: a label the clinic understands, never a name."""
+
+    label: str = Field(min_length=1, max_length=64)
+    birth_year: int | None = Field(None, ge=1900, le=2100)
+    sex: Literal["female", "male", "other", "unknown"] | None = None
+    created_at: datetime
+    created_by: str
+
+
+class RecordingError(Document):
+    """Why a recording was rejected or failed: a stable code and a sentence for people."""
+
+    code: str
+    message: str
+
+
+class RecordingSummary(Document):
+    """The figures a list view shows, copied from the full analysis."""
+
+    usable: bool
+    quality_score: float
+    heart_rate_bpm: float | None = None
+    rhythm: str | None = None
+    murmur: bool | None = None
+    murmur_timing: str | None = None
+    respiratory_rate_bpm: float | None = None
+    wheeze: bool | None = None
+    crackle: bool | None = None
+
+
+class Recording(Document):
+    """clinics/{clinicId}/recordings/{recordingId}.
+
+    Patient, site, kind, device and times are always set for recordings registered through the
+    API; a file copied into the bucket without its metadata yields a `rejected` document where
+    they may be missing.
+    """
+
+    patient_id: str | None
+    site: Site | None
+    kind: Kind | None
+    device_id: str | None
+    client_recording_id: str | None = None
+    recorded_at: datetime | None
+    created_at: datetime
+    created_by: str | None
+    storage_path: str
+    status: RecordingStatus
+    updated_at: datetime
+    size_bytes: int | None = None
+    crc32c: str | None = Field(None, alias="crc32c")
+    generation: str | None = Field(
+        None, description="GCS object generation analysed (int64 as text)"
+    )
+    sample_rate_hz: float | None = None
+    duration_s: float | None = None
+    error: RecordingError | None = None
+    summary: RecordingSummary | None = None
+    analysis_version: str | None = None
+    analysis_id: str | None = Field(None, description="id of the document under analyses/")
+    analyzed_at: datetime | None = None
+    attempts: int = Field(0, description="analysis attempts for the current generation")
+    analysis_count: int = Field(0, description="completed analyses, all generations")
+    lease_until: datetime | None = Field(None, description="an analysis in progress owns it until")
+    lease_token: str | None = Field(None, description="which analysis run owns the lease")
+    next_attempt_at: datetime | None = Field(None, description="when the sweeper retries a failure")
+    reanalysis_requested: bool = False
+
+
+class Analysis(Document):
+    """clinics/{clinicId}/recordings/{recordingId}/analyses/{analysisId}: the full result."""
+
+    recording_id: str
+    generation: str
+    analysis_version: str
+    analyzed_at: datetime
+    result: dict[str, Any] = Field(description="AnalysisResult in camelCase")

@@ -1,0 +1,85 @@
+"""A finalized Cloud Storage object as the pipeline sees it, and where it belongs.
+
+Built from the storage event (`from_event_data`) or, for a re-drive, from the stored object
+itself; parsing the path and the custom metadata lives here so that the pipeline, the sweeper and
+the API agree on it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from backend.documents import Kind, Site, site_matches_kind
+
+RECORDING_PATH = re.compile(
+    r"^recordings/(?P<clinic>[A-Za-z0-9_-]{1,128})/(?P<recording>[A-Za-z0-9_-]{1,128})\.wav$"
+)
+#: Custom metadata every recording object carries (written by the API's upload session).
+METADATA_KEYS = ("patientId", "site", "kind", "deviceId", "recordedAt", "uploadedBy")
+
+
+def recording_path(clinic_id: str, recording_id: str) -> str:
+    return f"recordings/{clinic_id}/{recording_id}.wav"
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    bucket: str
+    name: str
+    generation: int
+    size: int
+    content_type: str | None = None
+    crc32c: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_event_data(cls, data: Any) -> StoredObject:
+        """From `firebase_functions.storage_fn.StorageObjectData` (size and generation arrive as
+        strings on the wire, whatever the annotations say)."""
+        return cls(
+            bucket=data.bucket,
+            name=data.name,
+            generation=int(data.generation),
+            size=int(data.size),
+            content_type=data.content_type,
+            crc32c=data.crc32c,
+            metadata=dict(data.metadata or {}),
+        )
+
+    def location(self) -> tuple[str, str] | None:
+        """(clinicId, recordingId) for a recording path, None for anything else."""
+        match = RECORDING_PATH.match(self.name)
+        return (match["clinic"], match["recording"]) if match else None
+
+
+class ObjectMetadata(BaseModel):
+    """The custom metadata of a recording object, validated."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    patientId: str  # noqa: N815 - the wire names
+    site: Site
+    kind: Kind
+    deviceId: str  # noqa: N815
+    recordedAt: datetime  # noqa: N815
+    uploadedBy: str  # noqa: N815
+
+    @classmethod
+    def parse(cls, metadata: dict[str, str]) -> tuple[ObjectMetadata | None, str]:
+        """The metadata, or None and a sentence saying what is missing or wrong."""
+        missing = [k for k in METADATA_KEYS if not metadata.get(k)]
+        if missing:
+            return None, f"the object has no {', '.join(missing)} metadata"
+        try:
+            parsed = cls.model_validate(metadata)
+        except ValidationError as exc:
+            fields = sorted({str(e["loc"][0]) for e in exc.errors()})
+            return None, f"invalid metadata: {', '.join(fields)}"
+        if not site_matches_kind(parsed.site, parsed.kind):
+            return None, f"site {parsed.site} is not a {parsed.kind} auscultation site"
+        return parsed, ""

@@ -1,0 +1,128 @@
+"""The storage-triggered analysis: a finalized upload becomes a result in Firestore, exactly once.
+
+Stop conditions first (not a recording path, a duplicate or late event, an older generation), then
+the work: stream the object into the decoder, analyse it, and store the outcome — `analyzed`,
+`rejected` for input that can never be analysed, or `failed` for faults worth retrying (the
+sweeper re-drives those: Python storage triggers get no platform retry).
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+from backend import blobs, recordings
+from backend.clients import firestore_client
+from backend.logs import log
+from backend.objects import StoredObject
+from backend.recordings import Claim, Skip
+from backend.settings import Settings, get_settings
+
+
+def process_storage_event(data: Any) -> str:
+    """Entry from the storage trigger (`StorageObjectData`); returns the outcome, for logs."""
+    return process_object(StoredObject.from_event_data(data))
+
+
+def process_object(
+    obj: StoredObject, *, redrive: bool = False, settings: Settings | None = None
+) -> str:
+    """Analyse one object generation if it is a recording and nobody has (or is) already."""
+    settings = settings or get_settings()
+    location = obj.location()
+    if location is None:
+        log("ignored", message=f"not a recording path: {obj.name}", path=obj.name)
+        return "ignored"
+    clinic_id, recording_id = location
+    context = {
+        "clinicId": clinic_id,
+        "recordingId": recording_id,
+        "generation": str(obj.generation),
+    }
+    log("event", size=obj.size, redrive=redrive, context=context)
+    db = firestore_client()
+    claimed = recordings.claim(db, clinic_id, recording_id, obj, redrive=redrive)
+    if isinstance(claimed, Skip):
+        log("skipped", message=f"skipped: {claimed.reason}", reason=claimed.reason, context=context)
+        return claimed.reason
+    log("claimed", attempt=claimed.recording.attempts, context=context)
+    if obj.size > settings.max_upload_bytes:
+        return _reject(
+            claimed,
+            "too_large",
+            f"{obj.size} bytes; the limit is {settings.max_upload_bytes}",
+            context,
+        )
+    return _analyse(claimed, obj, settings, context)
+
+
+def _analyse(claimed: Claim, obj: StoredObject, settings: Settings, context: dict[str, str]) -> str:
+    from google.api_core import exceptions as gcloud_errors
+
+    from stethoscope import AnalysisInputError
+    from stethoscope.analysis import analyze_recording
+    from stethoscope.audio import read_recording
+
+    kind = claimed.recording.kind or "heart"
+    db = firestore_client()
+    try:
+        with blobs.open_for_reading(obj.bucket, obj.name, obj.generation) as reader:
+            recording = read_recording(reader)
+        result = analyze_recording(recording, kind).result
+    except AnalysisInputError as exc:
+        return _reject(claimed, exc.code, exc.message, context)
+    except gcloud_errors.NotFound:
+        return _reject(claimed, "object_missing", "the uploaded object no longer exists", context)
+    except (gcloud_errors.GoogleAPIError, OSError, TimeoutError) as exc:
+        return _fail(
+            claimed, "storage_unavailable", f"{type(exc).__name__}: {exc}", settings, context
+        )
+    except Exception as exc:
+        log("error", severity="ERROR", traceback=traceback.format_exc(limit=8), context=context)
+        return _fail(claimed, "internal", f"{type(exc).__name__}: {exc}", settings, context)
+    analysis_id = recordings.finish_analyzed(db, claimed, result)
+    if analysis_id is None:
+        log(
+            "lease_lost",
+            severity="WARNING",
+            message="another run owns this recording now",
+            context=context,
+        )
+        return "lease_lost"
+    log(
+        "analyzed",
+        analysisId=analysis_id,
+        durationS=result.duration_s,
+        usable=result.quality.usable,
+        context=context,
+    )
+    return "analyzed"
+
+
+def _reject(claimed: Claim, code: str, message: str, context: dict[str, str]) -> str:
+    recordings.finish_rejected(firestore_client(), claimed, code, message)
+    log(
+        "rejected",
+        severity="WARNING",
+        message=f"rejected: {code}: {message}",
+        code=code,
+        context=context,
+    )
+    return "rejected"
+
+
+def _fail(
+    claimed: Claim, code: str, message: str, settings: Settings, context: dict[str, str]
+) -> str:
+    recordings.finish_failed(
+        firestore_client(),
+        claimed,
+        code,
+        message,
+        max_attempts=settings.sweep_max_attempts,
+        backoff_base_s=settings.sweep_backoff_base_s,
+    )
+    log(
+        "failed", severity="ERROR", message=f"failed: {code}: {message}", code=code, context=context
+    )
+    return "failed"

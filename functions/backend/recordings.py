@@ -1,0 +1,304 @@
+"""Recording documents in Firestore: the state machine of one analysis, in transactions.
+
+`claim` decides, atomically, whether an event for (recording, generation) should run: a duplicate
+or late event, an older generation, or an analysis already in progress changes nothing. The run
+then owns a lease (token + expiry); `finish_*` write the outcome only if the run still owns it, so a
+slow run that lost its lease to the sweeper cannot overwrite a newer result.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from backend.documents import Analysis, Recording, RecordingError, RecordingStatus, RecordingSummary
+from backend.objects import ObjectMetadata, StoredObject
+
+if TYPE_CHECKING:
+    from google.cloud import firestore
+
+    from stethoscope.result import AnalysisResult
+
+#: How long an analysis run owns a recording before the sweeper may take it over.
+LEASE_S = 600
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def recording_ref(
+    db: firestore.Client, clinic_id: str, recording_id: str
+) -> firestore.DocumentReference:
+    recordings = db.collection("clinics").document(clinic_id).collection("recordings")
+    ref: firestore.DocumentReference = recordings.document(recording_id)
+    return ref
+
+
+@dataclass(frozen=True)
+class Claim:
+    """This run may analyse the recording; it owns the lease `token`."""
+
+    clinic_id: str
+    recording_id: str
+    generation: int
+    token: str
+    recording: Recording
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Nothing to do for this event, and why (logged)."""
+
+    reason: str
+    status: RecordingStatus | None = None
+
+
+def claim(
+    db: firestore.Client,
+    clinic_id: str,
+    recording_id: str,
+    obj: StoredObject,
+    *,
+    redrive: bool = False,
+    now: datetime | None = None,
+) -> Claim | Skip:
+    """Atomically take (recording, generation) for analysis, or say why not."""
+    from google.cloud import firestore
+
+    now = now or now_utc()
+    ref = recording_ref(db, clinic_id, recording_id)
+    token = uuid.uuid4().hex
+
+    @firestore.transactional
+    def run(transaction: firestore.Transaction) -> Claim | Skip:
+        snapshot = ref.get(transaction=transaction)
+        if not snapshot.exists:
+            return _claim_new(transaction, ref, obj, now, token, clinic_id, recording_id)
+        current = Recording.model_validate(snapshot.to_dict())
+        skip = _why_skip(current, obj.generation, redrive, now)
+        if skip is not None:
+            return skip
+        same_generation = current.generation == str(obj.generation)
+        changes: dict[str, Any] = {
+            "status": RecordingStatus.ANALYZING,
+            "generation": str(obj.generation),
+            "storage_path": obj.name,
+            "size_bytes": obj.size,
+            "crc32c": obj.crc32c,
+            "attempts": (current.attempts if same_generation else 0) + 1,
+            "lease_until": now + timedelta(seconds=LEASE_S),
+            "lease_token": token,
+            "next_attempt_at": None,
+            "updated_at": now,
+        }
+        transaction.update(ref, Recording.fields(**changes))
+        claimed = current.model_copy(update=changes)
+        return Claim(clinic_id, recording_id, obj.generation, token, claimed)
+
+    result: Claim | Skip = run(db.transaction())
+    return result
+
+
+def _why_skip(current: Recording, generation: int, redrive: bool, now: datetime) -> Skip | None:
+    analysed = int(current.generation) if current.generation else None
+    if analysed is not None and generation < analysed:
+        return Skip("older_generation", current.status)
+    if analysed != generation:
+        return None  # first event for this generation (or the first upload of all)
+    status = current.status
+    if status == RecordingStatus.ANALYZING and current.lease_until and current.lease_until > now:
+        return Skip("in_progress", status)
+    if (
+        status in (RecordingStatus.ANALYZED, RecordingStatus.REJECTED)
+        and not current.reanalysis_requested
+    ):
+        return Skip("duplicate", status)
+    if status == RecordingStatus.FAILED and not redrive:
+        return Skip("failed_awaiting_retry", status)
+    return None
+
+
+def _claim_new(
+    transaction: firestore.Transaction,
+    ref: firestore.DocumentReference,
+    obj: StoredObject,
+    now: datetime,
+    token: str,
+    clinic_id: str,
+    recording_id: str,
+) -> Claim | Skip:
+    """An object with no document (copied in by an admin): create it from the metadata."""
+    metadata, problem = ObjectMetadata.parse(obj.metadata)
+    base: dict[str, Any] = {
+        "created_at": now,
+        "updated_at": now,
+        "storage_path": obj.name,
+        "size_bytes": obj.size,
+        "crc32c": obj.crc32c,
+        "generation": str(obj.generation),
+        "patient_id": metadata.patientId if metadata else obj.metadata.get("patientId"),
+        "site": metadata.site if metadata else None,
+        "kind": metadata.kind if metadata else None,
+        "device_id": metadata.deviceId if metadata else obj.metadata.get("deviceId"),
+        "recorded_at": metadata.recordedAt if metadata else None,
+        "created_by": metadata.uploadedBy if metadata else obj.metadata.get("uploadedBy"),
+    }
+    if metadata is None:
+        rejected = Recording(
+            **base,
+            status=RecordingStatus.REJECTED,
+            error=RecordingError(code="missing_metadata", message=problem),
+        )
+        transaction.create(ref, rejected.to_firestore())
+        return Skip("missing_metadata", RecordingStatus.REJECTED)
+    recording = Recording(
+        **base,
+        status=RecordingStatus.ANALYZING,
+        attempts=1,
+        lease_until=now + timedelta(seconds=LEASE_S),
+        lease_token=token,
+    )
+    transaction.create(ref, recording.to_firestore())
+    return Claim(clinic_id, recording_id, obj.generation, token, recording)
+
+
+def finish_analyzed(
+    db: firestore.Client, claimed: Claim, result: AnalysisResult, now: datetime | None = None
+) -> str | None:
+    """Store the result and its summary in one transaction; the analysis id, or None if the lease
+    was lost (someone else owns the recording now)."""
+    from google.cloud import firestore
+
+    now = now or now_utc()
+    ref = recording_ref(db, claimed.clinic_id, claimed.recording_id)
+
+    @firestore.transactional
+    def run(transaction: firestore.Transaction) -> str | None:
+        current = _owned(ref.get(transaction=transaction), claimed)
+        if current is None:
+            return None
+        count = current.analysis_count
+        analysis_id = result.version if count == 0 else f"{result.version}-{count + 1}"
+        analysis = Analysis(
+            recording_id=claimed.recording_id,
+            generation=str(claimed.generation),
+            analysis_version=result.version,
+            analyzed_at=now,
+            result=result.model_dump(by_alias=True, mode="json"),
+        )
+        transaction.set(ref.collection("analyses").document(analysis_id), analysis.to_firestore())
+        transaction.update(
+            ref,
+            Recording.fields(
+                status=RecordingStatus.ANALYZED,
+                summary=summarize(result),
+                error=None,
+                analysis_version=result.version,
+                analysis_id=analysis_id,
+                analysis_count=count + 1,
+                analyzed_at=now,
+                sample_rate_hz=result.sample_rate_hz,
+                duration_s=result.duration_s,
+                lease_until=None,
+                lease_token=None,
+                reanalysis_requested=False,
+                updated_at=now,
+            ),
+        )
+        return analysis_id
+
+    analysis_id: str | None = run(db.transaction())
+    return analysis_id
+
+
+def finish_rejected(
+    db: firestore.Client, claimed: Claim, code: str, message: str, now: datetime | None = None
+) -> bool:
+    """Bad input: store the error; never retried."""
+    return _finish(db, claimed, RecordingStatus.REJECTED, code, message, None, now)
+
+
+def finish_failed(
+    db: firestore.Client,
+    claimed: Claim,
+    code: str,
+    message: str,
+    *,
+    max_attempts: int,
+    backoff_base_s: float,
+    now: datetime | None = None,
+) -> bool:
+    """A transient or internal fault: store it and schedule a retry with capped, jittered backoff
+    (none after `max_attempts`: the error then says the retries are exhausted)."""
+    now = now or now_utc()
+    attempts = max(1, claimed.recording.attempts)
+    retry_at = None
+    if attempts < max_attempts:
+        delay = min(backoff_base_s * 2 ** (attempts - 1), 6 * 3600) * random.uniform(0.8, 1.2)
+        retry_at = now + timedelta(seconds=delay)
+    else:
+        message = f"{message} (gave up after {attempts} attempts)"
+    return _finish(db, claimed, RecordingStatus.FAILED, code, message, retry_at, now)
+
+
+def _finish(
+    db: firestore.Client,
+    claimed: Claim,
+    status: RecordingStatus,
+    code: str,
+    message: str,
+    retry_at: datetime | None,
+    now: datetime | None,
+) -> bool:
+    from google.cloud import firestore
+
+    now = now or now_utc()
+    ref = recording_ref(db, claimed.clinic_id, claimed.recording_id)
+
+    @firestore.transactional
+    def run(transaction: firestore.Transaction) -> bool:
+        if _owned(ref.get(transaction=transaction), claimed) is None:
+            return False
+        transaction.update(
+            ref,
+            Recording.fields(
+                status=status,
+                error=RecordingError(code=code, message=message[:1000]),
+                next_attempt_at=retry_at,
+                lease_until=None,
+                lease_token=None,
+                reanalysis_requested=False,
+                updated_at=now,
+            ),
+        )
+        return True
+
+    done: bool = run(db.transaction())
+    return done
+
+
+def _owned(snapshot: Any, claimed: Claim) -> Recording | None:
+    if not snapshot.exists:
+        return None
+    current = Recording.model_validate(snapshot.to_dict())
+    owned = current.lease_token == claimed.token and current.generation == str(claimed.generation)
+    return current if owned else None
+
+
+def summarize(result: AnalysisResult) -> RecordingSummary:
+    """The list-view figures of a result."""
+    summary = RecordingSummary(usable=result.quality.usable, quality_score=result.quality.score)
+    if result.heart is not None:
+        summary.heart_rate_bpm = result.heart.heart_rate_bpm
+        summary.rhythm = result.heart.rhythm
+        summary.murmur = result.heart.murmur.present
+        summary.murmur_timing = result.heart.murmur.timing
+    if result.lung is not None:
+        summary.respiratory_rate_bpm = result.lung.respiratory_rate_bpm
+        summary.wheeze = result.lung.wheeze_present
+        summary.crackle = result.lung.crackle_present
+    return summary

@@ -1,0 +1,120 @@
+"""Session fixtures on top of the real local emulators (scripts/emulators.py).
+
+The Firestore emulator and fake-gcs-server start once per session; each test gets clean data
+(the emulator's documented reset endpoint, and an emptied bucket). With CI=true a missing emulator
+or tool fails the run instead of skipping the tests that need it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import pytest
+
+from scripts.emulators import (
+    AuthEmulator,
+    EmulatorUnavailableError,
+    FirestoreEmulator,
+    StorageEmulator,
+)
+from scripts.stack import BUCKET, PROJECT_ID, REGION
+
+if TYPE_CHECKING:
+    from google.cloud import firestore, storage
+
+REPO = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip locally, fail in CI: a test must never silently not run there."""
+    if IN_CI:
+        pytest.fail(f"required tool missing in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@dataclass
+class Emulators:
+    firestore: FirestoreEmulator
+    storage: StorageEmulator
+
+
+def reset_backend_caches() -> None:
+    """Settings and clients are per-process singletons; tests that change the environment reset them."""
+    from backend import clients, settings
+
+    settings.get_settings.cache_clear()
+    clients.firestore_client.cache_clear()
+    clients.storage_client.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulators]:
+    log_dir = tmp_path_factory.mktemp("emulators")
+    try:
+        firestore_emulator = FirestoreEmulator(
+            PROJECT_ID, rules_path=REPO / "firestore.rules", log_dir=log_dir
+        )
+    except EmulatorUnavailableError as exc:
+        unavailable(str(exc))
+    with (
+        firestore_emulator,
+        StorageEmulator(BUCKET, PROJECT_ID, log_dir=log_dir) as storage_emulator,
+    ):
+        env = {
+            "GOOGLE_CLOUD_PROJECT": PROJECT_ID,
+            "GCLOUD_PROJECT": PROJECT_ID,
+            "RECORDINGS_BUCKET": BUCKET,
+            "FUNCTIONS_REGION": REGION,
+            "FIREBASE_CONFIG": f'{{"projectId":"{PROJECT_ID}","storageBucket":"{BUCKET}"}}',
+            "FIRESTORE_EMULATOR_HOST": firestore_emulator.host,
+            "STORAGE_EMULATOR_HOST": storage_emulator.url,
+            # unsigned test tokens are verified without a running Auth emulator
+            "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:1",
+        }
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        reset_backend_caches()
+        try:
+            yield Emulators(firestore_emulator, storage_emulator)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            reset_backend_caches()
+
+
+@pytest.fixture
+def db(emulators: Emulators) -> Iterator[firestore.Client]:
+    """A Firestore client on the emulator; all documents are deleted after the test."""
+    from backend.clients import firestore_client
+
+    yield firestore_client()
+    emulators.firestore.wipe()
+
+
+@pytest.fixture
+def bucket(emulators: Emulators) -> Iterator[storage.Bucket]:
+    """The recordings bucket on fake-gcs-server; emptied after the test."""
+    from backend.clients import storage_client
+
+    gcs_bucket = storage_client().bucket(BUCKET)
+    yield gcs_bucket
+    for blob in storage_client().list_blobs(BUCKET):
+        blob.delete()
+
+
+@pytest.fixture(scope="session")
+def auth_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthEmulator]:
+    try:
+        emulator = AuthEmulator(PROJECT_ID, log_dir=tmp_path_factory.mktemp("auth"))
+    except EmulatorUnavailableError as exc:
+        unavailable(str(exc))
+    with emulator:
+        yield emulator

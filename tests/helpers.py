@@ -1,0 +1,107 @@
+"""Test helpers: WAV bytes, recording objects and documents shaped the way the API makes them."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import soundfile as sf
+
+from backend.documents import Recording, RecordingStatus
+from backend.objects import recording_path
+from scripts.relay import storage_cloudevent
+from scripts.stack import BUCKET
+from stethoscope.simulate import simulate_heart, simulate_lung
+
+if TYPE_CHECKING:
+    from cloudevents.http import CloudEvent
+    from google.cloud import firestore, storage
+
+RECORDED_AT = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
+
+
+def wav_bytes(samples: np.ndarray, rate: float, subtype: str = "PCM_16") -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, int(rate), format="WAV", subtype=subtype)
+    return buffer.getvalue()
+
+
+def heart_wav(seconds: float = 10.0, rate_bpm: float = 72.0, seed: int = 0) -> bytes:
+    return wav_bytes(simulate_heart(seconds, rate_bpm, 4000.0, seed=seed).samples, 4000)
+
+
+def lung_wav(
+    seconds: float = 20.0, rate_bpm: float = 18.0, wheeze_hz: float | None = None, seed: int = 0
+) -> bytes:
+    sim = simulate_lung(seconds, rate_bpm, 4000.0, wheeze_hz=wheeze_hz, seed=seed)
+    return wav_bytes(sim.samples, 4000)
+
+
+def object_metadata(
+    kind: str = "heart", site: str = "mitral", patient: str = "p1"
+) -> dict[str, str]:
+    return {
+        "patientId": patient,
+        "site": site,
+        "kind": kind,
+        "deviceId": "steth-01",
+        "recordedAt": RECORDED_AT.isoformat(),
+        "uploadedBy": "uid-uploader",
+    }
+
+
+def upload(
+    bucket: storage.Bucket,
+    clinic: str,
+    recording: str,
+    data: bytes,
+    metadata: dict[str, str] | None,
+) -> storage.Blob:
+    blob = bucket.blob(recording_path(clinic, recording))
+    blob.metadata = metadata
+    blob.upload_from_string(data, content_type="audio/wav")
+    blob.reload()
+    return blob
+
+
+def finalized_event(blob: storage.Blob, **overrides: Any) -> CloudEvent:
+    """The CloudEvent the platform sends for this object (raw form, as the runtime passes it)."""
+    from cloudevents.http import CloudEvent
+
+    resource = {**blob._properties, **overrides}
+    event = storage_cloudevent(BUCKET, resource)
+    data = event.pop("data")
+    return CloudEvent(event, data)
+
+
+def seed_recording(
+    db: firestore.Client, clinic: str, recording: str, kind: str = "heart", site: str = "mitral"
+) -> Recording:
+    """The awaiting_upload document the API creates before an upload."""
+    now = datetime.now(UTC)
+    doc = Recording(
+        patient_id="p1",
+        site=site,  # type: ignore[arg-type]
+        kind=kind,  # type: ignore[arg-type]
+        device_id="steth-01",
+        recorded_at=RECORDED_AT,
+        created_at=now,
+        created_by="uid-uploader",
+        storage_path=recording_path(clinic, recording),
+        status=RecordingStatus.AWAITING_UPLOAD,
+        updated_at=now,
+    )
+    db.collection("clinics").document(clinic).collection("recordings").document(recording).set(
+        doc.to_firestore()
+    )
+    return doc
+
+
+def get_recording(db: firestore.Client, clinic: str, recording: str) -> Recording:
+    snapshot = (
+        db.collection("clinics").document(clinic).collection("recordings").document(recording).get()
+    )
+    assert snapshot.exists, f"no document for {clinic}/{recording}"
+    return Recording.model_validate(snapshot.to_dict())
