@@ -86,14 +86,21 @@ class LocalStack:
     """Start and stop the whole local stack; `env` is what a client process needs."""
 
     def __init__(
-        self, log_dir: Path | None = None, *, auth: bool = True, functions: bool = True
+        self,
+        log_dir: Path | None = None,
+        *,
+        auth: bool = True,
+        functions: bool = True,
+        emulators: tuple[FirestoreEmulator, StorageEmulator, AuthEmulator | None] | None = None,
     ) -> None:
+        """`emulators`: already running ones to use (and leave running) instead of new ones."""
         self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="steth-stack-"))
         self.with_auth = auth
         self.with_functions = functions
-        self.firestore: FirestoreEmulator | None = None
-        self.storage: StorageEmulator | None = None
-        self.auth: AuthEmulator | None = None
+        self._borrowed = emulators is not None
+        self.firestore: FirestoreEmulator | None = emulators[0] if emulators else None
+        self.storage: StorageEmulator | None = emulators[1] if emulators else None
+        self.auth: AuthEmulator | None = emulators[2] if emulators else None
         self.api: FunctionServer | None = None
         self.analyzer: FunctionServer | None = None
         self.tasks: FunctionServer | None = None
@@ -119,12 +126,13 @@ class LocalStack:
 
     def start(self) -> Self:
         try:
-            self.firestore = FirestoreEmulator(
-                PROJECT_ID, rules_path=REPO_ROOT / "firestore.rules", log_dir=self.log_dir
-            ).start()
-            self.storage = StorageEmulator(BUCKET, PROJECT_ID, log_dir=self.log_dir).start()
-            if self.with_auth:
-                self.auth = AuthEmulator(PROJECT_ID, log_dir=self.log_dir).start()
+            if not self._borrowed:
+                self.firestore = FirestoreEmulator(
+                    PROJECT_ID, rules_path=REPO_ROOT / "firestore.rules", log_dir=self.log_dir
+                ).start()
+                self.storage = StorageEmulator(BUCKET, PROJECT_ID, log_dir=self.log_dir).start()
+                if self.with_auth:
+                    self.auth = AuthEmulator(PROJECT_ID, log_dir=self.log_dir).start()
             if self.with_functions:
                 self._start_functions()
         except BaseException:
@@ -148,14 +156,10 @@ class LocalStack:
     def stop(self) -> None:
         if self.relay is not None:
             self.relay.stop()
-        for process in (
-            self.api,
-            self.analyzer,
-            self.tasks,
-            self.auth,
-            self.storage,
-            self.firestore,
-        ):
+        owned: list[ManagedProcess | None] = [self.api, self.analyzer, self.tasks]
+        if not self._borrowed:
+            owned += [self.auth, self.storage, self.firestore]
+        for process in owned:
             if process is not None:
                 process.stop()
 

@@ -21,7 +21,7 @@ from scripts.emulators import (
     FirestoreEmulator,
     StorageEmulator,
 )
-from scripts.stack import BUCKET, PROJECT_ID, REGION
+from scripts.stack import BUCKET, PROJECT_ID, REGION, LocalStack
 
 if TYPE_CHECKING:
     from google.cloud import firestore, storage
@@ -118,3 +118,32 @@ def auth_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthEmul
         unavailable(str(exc))
     with emulator:
         yield emulator
+
+
+@pytest.fixture(scope="session")
+def functions_stack(
+    emulators: Emulators, auth_emulator: AuthEmulator, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalStack]:
+    """The functions as the platform runs them (functions-framework) on the session emulators,
+    with the storage-event relay: the same stack `make dev` starts."""
+    stack = LocalStack(
+        tmp_path_factory.mktemp("stack"),
+        emulators=(emulators.firestore, emulators.storage, auth_emulator),
+    )
+    with stack:
+        yield stack
+
+
+def sign_up(auth_emulator: AuthEmulator, email: str, password: str) -> str:
+    """Create a user in the Auth emulator (its REST API, as any client would); returns the uid."""
+    import httpx
+
+    response = httpx.post(
+        f"http://{auth_emulator.host}/identitytoolkit.googleapis.com/v1/accounts:signUp",
+        params={"key": "local-dev-key"},
+        json={"email": email, "password": password, "returnSecureToken": True},
+        timeout=30,
+    )
+    response.raise_for_status()
+    uid: str = response.json()["localId"]
+    return uid

@@ -58,6 +58,15 @@ class RecordingOut(Recording):
     lease_token: str | None = Field(None, exclude=True)
 
 
+class StoredObjectOut(Document):
+    """What Cloud Storage holds for a recording: the uploader compares it with its local file."""
+
+    size_bytes: int
+    crc32c: str = Field(alias="crc32c")
+    generation: str
+    content_type: str | None
+
+
 class RecordingPage(Document):
     items: list[RecordingOut]
     next_page_token: str | None

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from starlette.concurrency import run_in_threadpool
 
+from backend import blobs
 from backend.api.auth import ADMIN, ANY_MEMBER, CLINICAL, ClinicAccess
 from backend.api.problems import ApiError, Problem, not_found
 from backend.api.schemas import (
@@ -15,6 +16,7 @@ from backend.api.schemas import (
     ReanalysisOut,
     RecordingOut,
     RecordingPage,
+    StoredObjectOut,
     UploadSlot,
     UploadSlotRequest,
 )
@@ -114,6 +116,27 @@ def get_recording(
 ) -> RecordingOut:
     """One recording: status, summary, error."""
     return load_recording(access.clinic_id, recording_id)
+
+
+@router.get(
+    "/clinics/{clinic_id}/recordings/{recording_id}/object",
+    response_model=StoredObjectOut,
+    responses=PROBLEMS,
+)
+def get_stored_object(
+    recording_id: str, access: Annotated[ClinicAccess, Depends(ANY_MEMBER)]
+) -> StoredObjectOut:
+    """The uploaded object's size and CRC32C (404 until the upload is complete)."""
+    recording = load_recording(access.clinic_id, recording_id)
+    obj = blobs.stored_object(get_settings().bucket, recording.storage_path)
+    if obj is None:
+        raise not_found("uploaded object")
+    return StoredObjectOut(
+        size_bytes=obj.size,
+        crc32c=obj.crc32c or "",
+        generation=str(obj.generation),
+        content_type=obj.content_type,
+    )
 
 
 @router.get("/clinics/{clinic_id}/recordings", response_model=RecordingPage, responses=PROBLEMS)

@@ -1,0 +1,308 @@
+"""`steth-upload` / `python -m edge_uploader`: record, queue and upload auscultations.
+
+Exit codes: 0 done, 1 some recordings failed permanently, 2 usage, 3 not signed in,
+4 offline or server unavailable (everything is kept and retried on the next sync).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from edge_uploader import auth
+from edge_uploader.capture import (
+    CaptureError,
+    Take,
+    check_take,
+    list_devices,
+    record_audio_device,
+    record_serial,
+    simulated,
+)
+from edge_uploader.config import UploaderConfig
+from edge_uploader.outbox import Item, Outbox, State
+from edge_uploader.uploader import SyncReport, Uploader
+
+EXIT_FAILED, EXIT_AUTH, EXIT_OFFLINE = 1, 3, 4
+app = typer.Typer(help="Record heart and lung sounds and upload them safely.", no_args_is_help=True)
+console = Console()
+
+ApiUrl = Annotated[str | None, typer.Option(help="API base URL [env STETH_API_URL]")]
+Clinic = Annotated[str | None, typer.Option(help="clinic id [env STETH_CLINIC]")]
+OutboxDir = Annotated[
+    Path | None, typer.Option("--outbox", help="outbox directory [env STETH_OUTBOX]")
+]
+Patient = Annotated[str, typer.Option(help="patient id (pseudonymous)")]
+Site = Annotated[str, typer.Option(help="auscultation site, e.g. mitral, posterior-left-lower")]
+Kind = Annotated[str, typer.Option(help="heart or lung")]
+
+
+def _config(api_url: str | None, clinic: str | None, outbox: Path | None) -> UploaderConfig:
+    return UploaderConfig.from_env(api_url=api_url, clinic_id=clinic, outbox_dir=outbox)
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in ("heart", "lung"):
+        raise typer.BadParameter("must be heart or lung", param_hint="--kind")
+
+
+@app.command()
+def login(
+    email: Annotated[str, typer.Option(prompt=True)],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+    outbox: OutboxDir = None,
+) -> None:
+    """Sign in (Firebase Authentication); the session is stored for this user only (0600)."""
+    config = _config(None, None, outbox)
+    try:
+        session = auth.login(config, email, password)
+    except auth.AuthError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(EXIT_AUTH) from exc
+    console.print(f"signed in as [bold]{session.email}[/bold] ({session.uid})")
+
+
+@app.command()
+def devices() -> None:
+    """List candidate stethoscopes: USB audio inputs and USB serial ports."""
+    found, notes = list_devices()
+    table = Table("kind", "name", "address", "channels", "sample rates (Hz)")
+    for device in found:
+        rates = ", ".join(str(r) for r in device.sample_rates_hz) or "-"
+        table.add_row(device.kind, device.name, device.address, str(device.channels), rates)
+    console.print(table if found else "no input devices found")
+    for note in notes:
+        console.print(f"[yellow]{note}[/yellow]")
+
+
+@app.command()
+def record(
+    patient: Patient,
+    site: Site,
+    kind: Kind = "heart",
+    seconds: Annotated[float, typer.Option(min=1.0, max=600.0)] = 30.0,
+    device: Annotated[str | None, typer.Option(help="USB audio input (name or index)")] = None,
+    serial: Annotated[
+        str | None, typer.Option("--serial", help="USB serial port, e.g. /dev/ttyACM0")
+    ] = None,
+    simulate: Annotated[
+        bool, typer.Option("--simulate", help="synthetic sounds (demo, tests)")
+    ] = False,
+    upload: Annotated[bool, typer.Option(help="upload right after saving")] = True,
+    accept: Annotated[
+        bool, typer.Option("--yes", help="keep the take even if its quality is poor")
+    ] = False,
+    api_url: ApiUrl = None,
+    clinic: Clinic = None,
+    outbox: OutboxDir = None,
+) -> None:
+    """Record a take, check its quality on the spot, save it to the outbox, upload it."""
+    _check_kind(kind)
+    config = _config(api_url, clinic, outbox)
+    while True:
+        take = _capture(kind, seconds, device, serial, simulate)
+        for problem in take.problems:
+            console.print(f"[yellow]device: {problem}[/yellow]")
+        verdict = check_take(take, kind)
+        if isinstance(verdict, str):
+            console.print(f"[red]this take cannot be analysed: {verdict}[/red]")
+            good = False
+        else:
+            good = verdict.usable
+            colour = "green" if good else "red"
+            reasons = f" — {', '.join(verdict.reasons)}" if verdict.reasons else ""
+            console.print(f"quality [{colour}]{verdict.score:.2f}[/{colour}]{reasons}")
+        if good or accept or not typer.confirm("Quality is poor. Record again?", default=True):
+            break
+    with Outbox(config.outbox_dir) as box:
+        item = box.add(
+            take.wav_bytes(),
+            patient_id=patient,
+            site=site,
+            kind=kind,
+            recorded_at=datetime.now(UTC),
+        )
+        console.print(f"saved [bold]{item.id}[/bold] ({item.size_bytes} bytes) to the outbox")
+        if upload:
+            raise typer.Exit(_sync(config, box))
+
+
+@app.command("import")
+def import_files(
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True)],
+    patient: Patient,
+    site: Site,
+    kind: Kind = "heart",
+    api_url: ApiUrl = None,
+    clinic: Clinic = None,
+    outbox: OutboxDir = None,
+) -> None:
+    """Queue existing WAV recordings (each is checked to be readable audio first)."""
+    from stethoscope import AnalysisInputError
+    from stethoscope.audio import read_recording
+
+    _check_kind(kind)
+    config = _config(api_url, clinic, outbox)
+    with Outbox(config.outbox_dir) as box:
+        for path in files:
+            try:
+                read_recording(path)
+            except AnalysisInputError as exc:
+                console.print(f"[red]{path}: not queued — {exc.code}: {exc.message}[/red]")
+                continue
+            recorded = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            item = box.add(
+                path.read_bytes(), patient_id=patient, site=site, kind=kind, recorded_at=recorded
+            )
+            console.print(f"queued {path.name} as [bold]{item.id}[/bold]")
+
+
+@app.command()
+def sync(api_url: ApiUrl = None, clinic: Clinic = None, outbox: OutboxDir = None) -> None:
+    """Upload everything pending, once."""
+    config = _config(api_url, clinic, outbox)
+    with Outbox(config.outbox_dir) as box:
+        raise typer.Exit(_sync(config, box))
+
+
+@app.command()
+def watch(
+    interval_s: Annotated[float, typer.Option("--interval", min=0.5)] = 5.0,
+    api_url: ApiUrl = None,
+    clinic: Clinic = None,
+    outbox: OutboxDir = None,
+) -> None:
+    """Keep draining the outbox; back off while offline (Ctrl-C stops)."""
+    config = _config(api_url, clinic, outbox)
+    delay = interval_s
+    with Outbox(config.outbox_dir) as box:
+        try:
+            while True:
+                code = _sync(config, box, quiet=True)
+                delay = min(delay * 2, config.max_backoff_s) if code == EXIT_OFFLINE else interval_s
+                time.sleep(delay)
+        except KeyboardInterrupt:
+            console.print("stopped")
+
+
+@app.command()
+def status(outbox: OutboxDir = None) -> None:
+    """The outbox: every recording, its state and last error."""
+    config = _config(None, None, outbox)
+    with Outbox(config.outbox_dir) as box:
+        items = box.all()
+    table = Table("id", "patient", "site", "kind", "state", "progress", "last error")
+    for item in items:
+        table.add_row(
+            item.id,
+            item.patient_id,
+            item.site,
+            item.kind,
+            _styled(item.state),
+            _progress(item),
+            item.last_error or "",
+        )
+    console.print(table if items else "the outbox is empty")
+
+
+def _capture(
+    kind: str, seconds: float, device: str | None, serial_port: str | None, simulate: bool
+) -> Take:
+    try:
+        if simulate:
+            return simulated(kind, seconds, seed=int(time.time()) % 1000)
+        if serial_port:
+            with console.status(f"recording {seconds:g} s from {serial_port}..."):
+                return record_serial(serial_port, seconds)
+        with Live(console=console, transient=True) as live:
+            return record_audio_device(
+                device, seconds, on_level=lambda rms: live.update(_level_bar(rms))
+            )
+    except CaptureError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+
+
+def _sync(config: UploaderConfig, box: Outbox, *, quiet: bool = False) -> int:
+    if not config.clinic_id:
+        console.print("[red]no clinic: pass --clinic or set STETH_CLINIC[/red]")
+        return 2
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def on_progress(item: Item, offset: int) -> None:
+            if item.id not in tasks:
+                tasks[item.id] = progress.add_task(f"upload {item.id}", total=item.size_bytes)
+            progress.update(tasks[item.id], completed=offset)
+
+        uploader = Uploader(config, box, lambda: auth.id_token(config), progress=on_progress)
+        try:
+            report = uploader.sync()
+        except auth.AuthError as exc:
+            console.print(f"[red]{exc}[/red]")
+            return EXIT_AUTH
+        finally:
+            uploader.close()
+    if not quiet or report.verified or report.failed:
+        _print_report(report, box)
+    if report.failed:
+        return EXIT_FAILED
+    return EXIT_OFFLINE if report.waiting else 0
+
+
+def _print_report(report: SyncReport, box: Outbox) -> None:
+    for item_id in report.verified:
+        console.print(
+            f"[green]uploaded and verified[/green] {item_id} -> {box.get(item_id).recording_id}"
+        )
+    for item_id in report.failed:
+        console.print(f"[red]failed[/red] {item_id}: {box.get(item_id).last_error}")
+    for item_id in report.waiting:
+        console.print(f"[yellow]will retry[/yellow] {item_id}: {box.get(item_id).last_error}")
+    if not (report.verified or report.failed or report.waiting):
+        console.print("nothing to upload")
+
+
+def _level_bar(rms: float) -> str:
+    level_db = 20 * math.log10(max(rms, 1e-6))
+    filled = int(max(0.0, min(1.0, (level_db + 60) / 60)) * 40)
+    return f"level [{'#' * filled}{'.' * (40 - filled)}] {level_db:5.1f} dBFS"
+
+
+def _styled(state: State) -> str:
+    colour = {State.VERIFIED: "green", State.DONE: "green", State.FAILED: "red"}.get(
+        state, "yellow"
+    )
+    return f"[{colour}]{state.value}[/{colour}]"
+
+
+def _progress(item: Item) -> str:
+    if item.state in (State.VERIFIED, State.DONE):
+        return "100%"
+    return f"{100 * item.offset_bytes // max(item.size_bytes, 1)}%"
+
+
+def main() -> None:
+    app()
