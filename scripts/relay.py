@@ -132,3 +132,29 @@ class StorageEventRelay:
         )
         with urllib.request.urlopen(request, timeout=300) as response:
             response.read()
+
+
+def main() -> None:
+    """Relay to any CloudEvent endpoint, e.g. the Functions emulator's
+    http://127.0.0.1:5001/functions/projects/<project>/trigger_multicast."""
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(description="storage finalize events from fake-gcs-server")
+    parser.add_argument(
+        "--storage", required=True, help="storage server URL, e.g. http://127.0.0.1:4443"
+    )
+    parser.add_argument("--bucket", required=True)
+    parser.add_argument("--target", required=True, help="URL that takes structured CloudEvents")
+    args = parser.parse_args()
+    relay = StorageEventRelay(args.storage, args.bucket, args.target).start()
+    print(f"relaying finalized objects of gs://{args.bucket} to {args.target} (Ctrl-C stops)")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        relay.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -37,7 +37,12 @@ from stethoscope.lung.analysis import (  # noqa: E402  # noqa: E402
     without_heart_sound_wheezes,
 )
 from stethoscope.lung.crackle import CrackleEvents, detect_crackles  # noqa: E402
-from stethoscope.lung.wheeze import WheezeEvents, detect_wheezes, spectrogram  # noqa: E402
+from stethoscope.lung.wheeze import (  # noqa: E402
+    WheezeEvents,
+    detect_wheezes,
+    spectrogram,
+    tonal_peaks,
+)
 from training.lung_data import CycleScore, LungReference, balanced_accuracy, load_lung_references  # noqa: E402
 
 TONAL_DB = (6.0, 8.0, 10.0, 12.0)
@@ -62,7 +67,7 @@ def measure(ref: LungReference) -> Measured:
     heart = heart_sound_times(x64, rate)
     wheezes = {
         (db, dur): without_heart_sound_wheezes(
-            detect_wheezes(spec, tonal_db=db, min_duration_s=dur), heart
+            detect_wheezes(spec, tonal_peaks(spec, db), min_duration_s=dur), heart
         )
         for db, dur in itertools.product(TONAL_DB, MIN_WHEEZE_S)
     }

@@ -5,7 +5,6 @@ The original object is never modified or deleted by the backend.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import TYPE_CHECKING, BinaryIO
 
 from backend.clients import storage_client
@@ -51,6 +50,7 @@ def stored_object(bucket: str, name: str, generation: int | None = None) -> Stor
         content_type=blob.content_type,
         crc32c=blob.crc32c,
         metadata=dict(blob.metadata or {}),
+        time_created=blob.time_created,
     )
 
 
@@ -73,12 +73,3 @@ def read_bytes(bucket: str, name: str, generation: int | None = None) -> bytes:
     blob = storage_client().bucket(bucket).blob(name, generation=generation)
     data: bytes = blob.download_as_bytes(checksum="crc32c")
     return data
-
-
-def signed_read_url(bucket: str, name: str, ttl_s: int) -> str:
-    """A short-lived GET URL (V4 signature; needs a service account able to sign)."""
-    blob = storage_client().bucket(bucket).blob(name)
-    url: str = blob.generate_signed_url(
-        version="v4", expiration=timedelta(seconds=ttl_s), method="GET"
-    )
-    return url

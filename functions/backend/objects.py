@@ -36,6 +36,7 @@ class StoredObject:
     content_type: str | None = None
     crc32c: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    time_created: datetime | None = None
 
     @classmethod
     def from_event_data(cls, data: Any) -> StoredObject:

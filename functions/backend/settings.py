@@ -49,8 +49,6 @@ class Settings(BaseModel):
     default_page_size: int = 25
     #: Lifetime we promise for an upload URL (GCS resumable sessions live up to a week).
     upload_url_ttl_s: int = 24 * 3600
-    #: Lifetime of an audio playback URL.
-    audio_url_ttl_s: int = 15 * 60
 
     #: How long a storage read keeps retrying transient errors before the run is recorded as failed.
     storage_retry_s: float = 60.0

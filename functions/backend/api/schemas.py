@@ -65,6 +65,7 @@ class StoredObjectOut(Document):
     crc32c: str = Field(alias="crc32c")
     generation: str
     content_type: str | None
+    time_created: datetime | None = Field(None, description="when the upload completed")
 
 
 class RecordingPage(Document):

@@ -21,7 +21,13 @@ from stethoscope.heart.analysis import ANALYSIS_RATE_HZ as HEART_RATE_HZ
 from stethoscope.heart.analysis import segment_heart
 from stethoscope.lung.breathing import BreathEnvelope, Breathing, breath_envelope, find_breathing
 from stethoscope.lung.crackle import CrackleEvents, detect_crackles
-from stethoscope.lung.wheeze import Spectrogram, WheezeEvents, detect_wheezes, spectrogram
+from stethoscope.lung.wheeze import (
+    Spectrogram,
+    WheezeEvents,
+    detect_wheezes,
+    spectrogram,
+    tonal_peaks,
+)
 from stethoscope.result import BreathCycle, Crackle, LungResult, Wheeze
 
 ANALYSIS_RATE_HZ = 4000.0
@@ -74,13 +80,13 @@ def analyze_lung(x: FloatArray, fs_hz: float, model: LungModel | None = None) ->
     """Analyse a lung recording at (about) `ANALYSIS_RATE_HZ`."""
     model = model or load_model()
     duration_s = len(x) / fs_hz
-    envelope = breath_envelope(x, fs_hz)
-    breathing = find_breathing(envelope)
     spec = spectrogram(x, fs_hz)
+    tonal = tonal_peaks(spec, model.tonal_db)
+    envelope = breath_envelope(spec, tonal)
+    breathing = find_breathing(envelope)
     heart_sounds = heart_sound_times(x, fs_hz)
     wheezes = without_heart_sound_wheezes(
-        detect_wheezes(spec, tonal_db=model.tonal_db, min_duration_s=model.min_wheeze_s),
-        heart_sounds,
+        detect_wheezes(spec, tonal, min_duration_s=model.min_wheeze_s), heart_sounds
     )
     crackles = without_heart_sound_crackles(
         detect_crackles(x, fs_hz, threshold=model.crackle_threshold), heart_sounds

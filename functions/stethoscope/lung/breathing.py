@@ -1,8 +1,10 @@
 """Breathing envelope, respiratory rate and breath cycles.
 
-Breath sounds carry their energy at 150-1000 Hz, above most of the heart-sound energy; what heart
-sounds and crackles remain are short (< 150 ms) and are removed by a 350 ms running median of the
-log envelope, which keeps breath phases (0.5-3 s). The breathing period is the highest peak of
+Breath sounds are broadband noise at 150-1000 Hz, above most of the heart-sound energy. The
+envelope is the band's power per spectrogram frame with tonal lines left out — a loud expiratory
+wheeze would otherwise make expiration look like a second breath; what heart sounds and crackles
+remain are short (< 150 ms) and are removed by a 350 ms running median, which keeps breath phases
+(0.5-3 s). The breathing period is the highest peak of
 the envelope's autocorrelation over 1-7.5 s (60-8 breaths/min); its biased form tapers long lags,
 so neither a multiple of the period nor the inspiration/expiration half-cycle wins over the true
 period, and a whole fraction of that lag with 80 % of its strength is preferred, so a multiple never
@@ -19,10 +21,11 @@ import numpy as np
 from scipy import ndimage, signal
 
 from stethoscope.arrays import FloatArray
-from stethoscope.envelope import amplitude_envelope, autocorrelation, bandpass, smooth
+from stethoscope.envelope import autocorrelation, smooth
+from stethoscope.lung.wheeze import Spectrogram, TonalPeaks
 
 BREATH_BAND_HZ = (150.0, 1000.0)
-FRAME_RATE_HZ = 50.0
+FRAME_RATE_HZ = 62.5  # the spectrogram's hop
 MEDIAN_WINDOW_S = 0.35
 MIN_RATE_BPM = 8.0
 MAX_RATE_BPM = 60.0
@@ -55,11 +58,19 @@ class Breathing:
         return 60.0 / self.period_s
 
 
-def breath_envelope(x: FloatArray, fs_hz: float) -> BreathEnvelope:
-    """Log amplitude of the breath band with heart sounds and crackles removed."""
-    band = bandpass(x, fs_hz, *BREATH_BAND_HZ)
-    amplitude, rate = amplitude_envelope(band, fs_hz, FRAME_RATE_HZ)
-    log_amplitude = np.log(amplitude + 1e-6 * float(np.max(amplitude)) + 1e-12)
+def breath_envelope(spec: Spectrogram, tonal: TonalPeaks) -> BreathEnvelope:
+    """Per spectrogram frame, the mean power of the breath band with its tonal lines (wheezes,
+    heart-sound harmonics) replaced by the frame's median, as log amplitude; then a running median
+    removes the short sounds left (heart sounds, crackles)."""
+    freqs = spec.freqs_hz
+    band = (freqs >= BREATH_BAND_HZ[0]) & (freqs <= min(BREATH_BAND_HZ[1], 0.95 * freqs[-1]))
+    power = 10.0 ** (spec.power_db[band] / 10.0)
+    typical = np.median(power, axis=0, keepdims=True)
+    power = np.where(tonal.footprint[band], typical, power)
+    log_amplitude = 0.5 * np.log(power.mean(axis=0) + 1e-30)
+    rate = (
+        1.0 / float(spec.times_s[1] - spec.times_s[0]) if len(spec.times_s) > 1 else FRAME_RATE_HZ
+    )
     window = max(3, round(MEDIAN_WINDOW_S * rate) | 1)
     log_amplitude = ndimage.median_filter(log_amplitude, size=window, mode="nearest")
     return BreathEnvelope(smooth(log_amplitude, rate, 1.5), rate)
@@ -74,7 +85,7 @@ def find_breathing(envelope: BreathEnvelope) -> Breathing:
     duration_s = len(env) / rate
     max_lag_s = min(1.1 * 60.0 / MIN_RATE_BPM, 0.5 * duration_s)
     peaks, _ = signal.find_peaks(acf[: int(max_lag_s * rate) + 1])
-    peaks = peaks[peaks >= 60.0 / MAX_RATE_BPM * rate]
+    peaks = peaks[peaks >= 0.9 * 60.0 / MAX_RATE_BPM * rate]  # a little slack at the edge
     if len(peaks) == 0 or acf[peaks].max() <= 0:
         return Breathing(None, 0.0, empty, empty)
     best = int(peaks[np.argmax(acf[peaks])])

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from scipy import ndimage, signal
 
 from stethoscope.arrays import FloatArray
@@ -57,10 +58,25 @@ def spectrogram(x: FloatArray, fs_hz: float) -> Spectrogram:
     return Spectrogram(freqs, times, 10.0 * np.log10(power + floor))
 
 
-def detect_wheezes(
-    spec: Spectrogram, *, tonal_db: float = 9.0, min_duration_s: float = 0.1
-) -> WheezeEvents:
-    """Wheeze events (start, end, dominant frequency) from a spectrogram."""
+@dataclass(frozen=True)
+class TonalPeaks:
+    """Spectrogram bins that are narrow peaks standing out of their frame's spectrum."""
+
+    peaks: npt.NDArray[np.bool_]  # (freqs, times)
+    prominence_db: FloatArray  # (freqs, times)
+
+    @property
+    def footprint(self) -> npt.NDArray[np.bool_]:
+        """The peaks widened by ±2 bins: the whole tonal line, not just its top bin."""
+        widened: npt.NDArray[np.bool_] = ndimage.binary_dilation(
+            self.peaks, structure=np.ones((5, 1), dtype=bool)
+        )
+        return widened
+
+
+def tonal_peaks(spec: Spectrogram, tonal_db: float) -> TonalPeaks:
+    """Local spectral maxima at least `tonal_db` above their frame's smoothed spectrum, in the
+    wheeze band, in frames that are not broadband bursts."""
     freqs, power = spec.freqs_hz, spec.power_db
     band = (freqs >= WHEEZE_BAND_HZ[0]) & (freqs <= min(WHEEZE_BAND_HZ[1], 0.95 * freqs[-1]))
     bin_hz = float(freqs[1] - freqs[0])
@@ -71,7 +87,17 @@ def detect_wheezes(
     local_max[1:-1] = (power[1:-1] >= power[:-2]) & (power[1:-1] >= power[2:])
     tonal = (prominence >= tonal_db) & local_max & band[:, None]
     tonal[:, tonal.sum(axis=0) > MAX_TONAL_BINS_PER_FRAME] = False
-    linked = ndimage.binary_dilation(tonal, structure=np.ones((5, 1), dtype=bool))
+    return TonalPeaks(tonal, prominence)
+
+
+def detect_wheezes(
+    spec: Spectrogram, tonal: TonalPeaks, *, min_duration_s: float = 0.1
+) -> WheezeEvents:
+    """Wheeze events (start, end, dominant frequency): tonal peaks linked into lasting ridges."""
+    freqs, power = spec.freqs_hz, spec.power_db
+    prominence = tonal.prominence_db
+    linked = tonal.footprint
+    peaks = tonal.peaks
     labels, count = ndimage.label(linked, structure=np.ones((3, 3), dtype=bool))
     if count == 0:
         return WheezeEvents(np.zeros(0), np.zeros(0), np.zeros(0))
@@ -81,7 +107,7 @@ def detect_wheezes(
     last = np.array([box[1].stop - 1 for box in boxes])
     hop_s = float(spec.times_s[1] - spec.times_s[0]) if len(spec.times_s) > 1 else HOP_S
     duration = (last - first + 1) * hop_s
-    weight = np.where(tonal, 10.0 ** (prominence / 10.0), 0.0)
+    weight = np.where(peaks, 10.0 ** (prominence / 10.0), 0.0)
     freq_grid = np.broadcast_to(freqs[:, None], power.shape)
     total = ndimage.sum(weight, labels, index)
     dominant = ndimage.sum(weight * freq_grid, labels, index) / np.maximum(total, 1e-30)

@@ -136,6 +136,7 @@ def get_stored_object(
         crc32c=obj.crc32c or "",
         generation=str(obj.generation),
         content_type=obj.content_type,
+        time_created=obj.time_created,
     )
 
 
