@@ -18,7 +18,6 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from scripts.emulators import (
@@ -27,6 +26,7 @@ from scripts.emulators import (
     EmulatorStartError,
     FirestoreEmulator,
     ManagedProcess,
+    StartStop,
     StorageEmulator,
     free_port,
 )
@@ -82,7 +82,7 @@ class FunctionServer(ManagedProcess):
         return self
 
 
-class LocalStack:
+class LocalStack(StartStop):
     """Start and stop the whole local stack; `env` is what a client process needs."""
 
     def __init__(
@@ -177,17 +177,6 @@ class LocalStack:
             out["Storage-trigger function"] = self.analyzer.url
         out["Logs"] = str(self.log_dir)
         return out
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _wait_port(port: int, timeout_s: float, process: ManagedProcess) -> None:

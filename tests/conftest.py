@@ -7,6 +7,7 @@ or tool fails the run instead of skipping the tests that need it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,6 +44,24 @@ class Emulators:
     storage: StorageEmulator
 
 
+@contextlib.contextmanager
+def patched_env(**values: str) -> Iterator[None]:
+    """Set environment variables for the backend (its settings and clients are re-created), and
+    restore them afterwards."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    reset_backend_caches()
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        reset_backend_caches()
+
+
 def reset_backend_caches() -> None:
     """Settings and clients are per-process singletons; tests that change the environment reset them."""
     from backend import clients, settings
@@ -76,18 +95,8 @@ def emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulators]:
             # unsigned test tokens are verified without a running Auth emulator
             "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:1",
         }
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        reset_backend_caches()
-        try:
+        with patched_env(**env):
             yield Emulators(firestore_emulator, storage_emulator)
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-            reset_backend_caches()
 
 
 @pytest.fixture

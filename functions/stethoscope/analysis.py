@@ -59,7 +59,11 @@ def analyze_detailed(
         raise AnalysisInputError("unsupported_kind", f"kind must be one of {KINDS}, not {kind!r}")
     raw = validate_samples(samples, sample_rate_hz)
     duration_s = len(raw) / sample_rate_hz
-    level, clipped = level_dbfs(raw), clipping_fraction(raw)
+    measured = {
+        "duration_s": duration_s,
+        "level_dbfs": level_dbfs(raw),
+        "clipping_fraction": clipping_fraction(raw),
+    }
     target = HEART_RATE_HZ if kind == "heart" else LUNG_RATE_HZ
     resampled, rate = resample(raw, sample_rate_hz, target)
     x = resampled.astype(np.float64)
@@ -67,9 +71,7 @@ def analyze_detailed(
     if kind == "heart":
         heart = analyze_heart(x, rate)
         evidence = QualityEvidence(
-            duration_s=duration_s,
-            level_dbfs=level,
-            clipping_fraction=clipped,
+            **measured,
             snr_db=heart.snr_db,
             periodicity=None if heart.cycle is None else heart.cycle.periodicity,
             coverage=heart.coverage,
@@ -80,9 +82,7 @@ def analyze_detailed(
     else:
         lung = analyze_lung(x, rate)
         evidence = QualityEvidence(
-            duration_s=duration_s,
-            level_dbfs=level,
-            clipping_fraction=clipped,
+            **measured,
             snr_db=lung.snr_db,
             periodicity=lung.periodicity,
             coverage=lung.coverage,

@@ -17,7 +17,7 @@ from backend.objects import StoredObject
 from backend.pipeline import process_object
 from scripts.stack import BUCKET, FunctionServer
 
-from ..conftest import Emulators, reset_backend_caches
+from ..conftest import Emulators, patched_env
 from ..helpers import heart_wav, lung_wav, object_metadata, seed_recording, upload
 
 MAIN = str(Path(__file__).resolve().parents[2] / "functions/main.py")
@@ -73,17 +73,14 @@ def world(emulators: Emulators, tmp_path_factory: pytest.TempPathFactory) -> Ite
     tasks = FunctionServer(
         "reanalyze_recording_task", "http", dict(os.environ), tmp_path_factory.mktemp("tasks")
     ).start()
-    os.environ["STETH_LOCAL_TASKS_URL"] = tasks.url
-    reset_backend_caches()
-    client = functions_framework.create_app(
-        target="api", source=MAIN, signature_type="http"
-    ).test_client()
     try:
-        yield World(client, analyzed, "l1", tasks)
+        with patched_env(STETH_LOCAL_TASKS_URL=tasks.url):
+            client = functions_framework.create_app(
+                target="api", source=MAIN, signature_type="http"
+            ).test_client()
+            yield World(client, analyzed, "l1", tasks)
     finally:
         tasks.stop()
-        os.environ.pop("STETH_LOCAL_TASKS_URL", None)
-        reset_backend_caches()
     emulators.firestore.wipe()
     for blob in storage_client().list_blobs(BUCKET):
         blob.delete()

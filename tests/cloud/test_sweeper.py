@@ -6,7 +6,6 @@ started again (same port, same files) before the sweep.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +22,7 @@ from backend.sweeper import sweep
 from scripts.emulators import StorageEmulator
 from scripts.stack import BUCKET, PROJECT_ID
 
-from ..conftest import Emulators, reset_backend_caches
+from ..conftest import Emulators, patched_env
 from ..helpers import get_recording, heart_wav, object_metadata, seed_recording, upload
 
 pytestmark = pytest.mark.emulators
@@ -35,20 +34,11 @@ def flaky_storage(emulators: Emulators, tmp_path: Path) -> Iterator[StorageEmula
     server = StorageEmulator(
         BUCKET, PROJECT_ID, root=tmp_path / "objects", log_dir=tmp_path
     ).start()
-    saved = {k: os.environ.get(k) for k in ("STORAGE_EMULATOR_HOST", "STETH_STORAGE_RETRY_S")}
-    os.environ["STORAGE_EMULATOR_HOST"] = server.url
-    os.environ["STETH_STORAGE_RETRY_S"] = "2"
-    reset_backend_caches()
     try:
-        yield server
+        with patched_env(STORAGE_EMULATOR_HOST=server.url, STETH_STORAGE_RETRY_S="2"):
+            yield server
     finally:
         server.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        reset_backend_caches()
 
 
 def test_storage_outage_fails_then_sweeper_recovers(
