@@ -5,10 +5,20 @@ All functions are pure: arrays and plain parameters in, arrays out, rates in Hz.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy import fft, signal
 
 from stethoscope.arrays import FloatArray
+
+
+@lru_cache(maxsize=64)
+def _butter(order: int, edges_hz: tuple[float, ...], btype: str, fs_hz: float) -> FloatArray:
+    """Filter design, cached: the same few filters serve every recording of a rate."""
+    cutoff = edges_hz[0] if len(edges_hz) == 1 else list(edges_hz)
+    sos: FloatArray = signal.butter(order, cutoff, btype=btype, fs=fs_hz, output="sos")
+    return sos
 
 
 def bandpass(
@@ -16,8 +26,7 @@ def bandpass(
 ) -> FloatArray:
     """Zero-phase Butterworth band-pass (`high_hz` is clipped below Nyquist)."""
     high_hz = min(high_hz, 0.45 * fs_hz)
-    sos = signal.butter(order, [low_hz, high_hz], btype="bandpass", fs=fs_hz, output="sos")
-    y: FloatArray = signal.sosfiltfilt(sos, x)
+    y: FloatArray = signal.sosfiltfilt(_butter(order, (low_hz, high_hz), "bandpass", fs_hz), x)
     return y
 
 
@@ -40,7 +49,7 @@ def smooth(x: FloatArray, rate_hz: float, cutoff_hz: float, order: int = 2) -> F
     """Zero-phase Butterworth low-pass, for envelopes sampled at `rate_hz`."""
     if cutoff_hz >= 0.45 * rate_hz:
         return x
-    sos = signal.butter(order, cutoff_hz, fs=rate_hz, output="sos")
+    sos = _butter(order, (cutoff_hz,), "lowpass", rate_hz)
     y: FloatArray = signal.sosfiltfilt(sos, x, padlen=min(len(x) - 1, 3 * (2 * len(sos) + 1)))
     return y
 

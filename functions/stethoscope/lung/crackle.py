@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage, signal
+from scipy import fft, ndimage, signal
 
 from stethoscope.arrays import FloatArray
 from stethoscope.envelope import bandpass
@@ -47,7 +47,8 @@ class CrackleEvents:
 def detect_crackles(x: FloatArray, fs_hz: float, *, threshold: float = 5.0) -> CrackleEvents:
     """Crackle events (time, two-cycle duration, strength)."""
     band = bandpass(x, fs_hz, *CRACKLE_BAND_HZ)
-    envelope = np.abs(signal.hilbert(band))
+    analytic = signal.hilbert(band, N=fft.next_fast_len(len(band), real=True))[: len(band)]
+    envelope = np.abs(analytic)
     smoothing = max(1, round(ENVELOPE_SMOOTHING_S * fs_hz))
     envelope = ndimage.uniform_filter1d(envelope, smoothing, mode="nearest")
     hop = max(1, round(BACKGROUND_FRAME_S * fs_hz))

@@ -13,6 +13,7 @@ not wheezes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -65,7 +66,7 @@ class TonalPeaks:
     peaks: npt.NDArray[np.bool_]  # (freqs, times)
     prominence_db: FloatArray  # (freqs, times)
 
-    @property
+    @cached_property
     def footprint(self) -> npt.NDArray[np.bool_]:
         """The peaks widened by ±2 bins: the whole tonal line, not just its top bin."""
         widened: npt.NDArray[np.bool_] = ndimage.binary_dilation(
