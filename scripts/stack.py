@@ -202,6 +202,10 @@ def main() -> int:
         print("\nEnvironment for a client or frontend developer:")
         for key, value in stack.env.items():
             print(f"  export {key}='{value}'")
+        if stack.api is not None and stack.auth is not None:
+            print("\nFor the edge uploader (steth-upload):")
+            print(f"  export STETH_API_URL='{stack.api.url}'")
+            print(f"  export STETH_AUTH_EMULATOR='{stack.auth.host}'")
         print("\nCtrl-C stops everything.")
         stopped = False
 
