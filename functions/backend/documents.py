@@ -18,7 +18,6 @@ from pydantic.alias_generators import to_camel
 
 Kind = Literal["heart", "lung"]
 Role = Literal["admin", "clinician", "uploader"]
-ROLES: tuple[Role, ...] = ("admin", "clinician", "uploader")
 HEART_SITES = ("aortic", "pulmonic", "tricuspid", "mitral")
 LUNG_SITES = tuple(  # noqa: RUF005 - a generated tuple plus one site reads best as a sum
     f"{side}-{lr}-{level}"
