@@ -29,9 +29,11 @@ from scipy.optimize import linear_sum_assignment
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "functions"))
+sys.path.insert(0, str(REPO))
 
 from stethoscope import AnalysisInputError, analyze_file  # noqa: E402
 from stethoscope.result import AnalysisResult  # noqa: E402
+from training.metrics import balanced_accuracy  # noqa: E402
 
 TOLERANCE_S = 0.06
 Regions = list[tuple[float, float]]
@@ -139,18 +141,6 @@ def centres(result: AnalysisResult) -> tuple[np.ndarray, np.ndarray]:
     s1 = np.array([(b.s1_onset_s + b.s1_offset_s) / 2 for b in beats])
     s2 = np.array([(b.s2_onset_s + b.s2_offset_s) / 2 for b in beats])
     return s1, s2
-
-
-def balanced_accuracy(truth: list[bool], said: list[bool | None]) -> float:
-    """Mean of sensitivity and specificity; 'cannot tell' counts as wrong."""
-    truth_a, said_a = np.array(truth), np.array([s is True for s in said])
-    undecided = np.array([s is None for s in said])
-    parts = []
-    for cls in (True, False):
-        m = truth_a == cls
-        if m.any():
-            parts.append(float(np.mean((said_a[m] == cls) & ~undecided[m])))
-    return float(np.mean(parts)) if parts else float("nan")
 
 
 def main() -> None:

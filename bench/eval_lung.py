@@ -26,7 +26,8 @@ sys.path.insert(0, str(REPO))
 
 from stethoscope import AnalysisInputError, analyze_file  # noqa: E402
 from stethoscope.lung.analysis import classify_cycle  # noqa: E402
-from training.lung_data import CycleScore, balanced_accuracy, load_lung_references  # noqa: E402
+from training.lung_data import CycleScore, load_lung_references  # noqa: E402
+from training.metrics import balanced_accuracy  # noqa: E402
 
 
 def main() -> None:

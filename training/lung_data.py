@@ -98,10 +98,3 @@ class CycleScore:
     @property
     def score(self) -> float:
         return (self.sensitivity + self.specificity) / 2
-
-
-def balanced_accuracy(truth: list[bool], said: list[bool]) -> float:
-    positives = [s for t, s in zip(truth, said, strict=True) if t]
-    negatives = [not s for t, s in zip(truth, said, strict=True) if not t]
-    parts = [sum(p) / len(p) for p in (positives, negatives) if p]
-    return sum(parts) / len(parts) if parts else float("nan")

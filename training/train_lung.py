@@ -43,7 +43,8 @@ from stethoscope.lung.wheeze import (  # noqa: E402
     spectrogram,
     tonal_peaks,
 )
-from training.lung_data import CycleScore, LungReference, balanced_accuracy, load_lung_references  # noqa: E402
+from training.lung_data import CycleScore, LungReference, load_lung_references  # noqa: E402
+from training.metrics import balanced_accuracy  # noqa: E402
 
 TONAL_DB = (6.0, 8.0, 10.0, 12.0)
 MIN_WHEEZE_S = (0.1, 0.15, 0.25, 0.4)

@@ -272,14 +272,7 @@ def _snr_db(envelope: SoundEnvelope, beats: BeatTimes) -> float | None:
     complete = np.isfinite(beats.next_s1_onset_s)
     if not complete.any():
         return None
-    log_amp = envelope.log_amplitude
-    rate = envelope.frame_rate_hz
-
-    def at(times_s: FloatArray) -> FloatArray:
-        idx = np.clip(np.round(times_s * rate).astype(np.intp), 0, len(log_amp) - 1)
-        sampled: FloatArray = log_amp[idx]
-        return sampled
-
+    at = envelope.log_amplitude_at
     sounds = np.concatenate([at(beats.s1_peak_s), at(beats.s2_peak_s)])
     mid_diastole = 0.5 * (beats.s2_offset_s[complete] + beats.next_s1_onset_s[complete])
     return float(NEPER_TO_DB * (np.median(sounds) - np.median(at(mid_diastole))))

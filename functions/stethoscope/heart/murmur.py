@@ -121,8 +121,8 @@ def murmur_features(
     def level_db(iv: Intervals) -> FloatArray:
         start, end = _inner(iv.start_s, iv.end_s)
         sound = 0.5 * (
-            _sample(log_amp, frame_rate, iv.opening_peak_s)
-            + _sample(log_amp, frame_rate, iv.closing_peak_s)
+            envelope.log_amplitude_at(iv.opening_peak_s)
+            + envelope.log_amplitude_at(iv.closing_peak_s)
         )
         level: FloatArray = NEPER_TO_DB * (_window_mean(log_amp, frame_rate, start, end) - sound)
         return level
@@ -187,12 +187,6 @@ def _window_mean(
     hi = np.clip(np.round(end_s * rate_hz).astype(np.intp), lo + 1, len(values))
     means: FloatArray = (cumulative[hi] - cumulative[lo]) / (hi - lo)
     return means
-
-
-def _sample(values: FloatArray, rate_hz: float, times_s: FloatArray) -> FloatArray:
-    idx = np.clip(np.round(times_s * rate_hz).astype(np.intp), 0, len(values) - 1)
-    sampled: FloatArray = values[idx]
-    return sampled
 
 
 def _high_band_share(x: FloatArray, fs_hz: float) -> tuple[FloatArray, FloatArray]:

@@ -35,6 +35,14 @@ class SoundEnvelope:
     log_amplitude: FloatArray  # ln(amplitude), for levels and SNR
     frame_rate_hz: float
 
+    def log_amplitude_at(self, times_s: FloatArray) -> FloatArray:
+        """ln amplitude at the frames nearest `times_s`."""
+        idx = np.clip(
+            np.round(times_s * self.frame_rate_hz).astype(np.intp), 0, len(self.log_amplitude) - 1
+        )
+        sampled: FloatArray = self.log_amplitude[idx]
+        return sampled
+
     def time_s(self, frame: npt.NDArray[np.integer] | FloatArray) -> FloatArray:
         return np.asarray(frame, dtype=np.float64) / self.frame_rate_hz
 
