@@ -30,6 +30,9 @@ class LungReference:
     crackle: bool
     cycles: list[LungCycle] = field(default_factory=list)  # ICBHI only
     respiratory_rate_bpm: float | None = None  # ICBHI: cycles x 60 / annotated span
+    #: ICBHI: 60 / median annotated cycle; unlike the span-based rate, partial cycles at the
+    #: recording's ends do not count as whole breaths in it
+    median_cycle_rate_bpm: float | None = None
 
 
 def load_lung_references(data: Path) -> list[LungReference]:
@@ -49,6 +52,7 @@ def load_lung_references(data: Path) -> list[LungReference]:
                 crackle=any(c.crackles for c in cycles),
                 cycles=cycles,
                 respiratory_rate_bpm=gt["derived_rr_bpm"],
+                median_cycle_rate_bpm=gt["derived_rr_bpm_from_median_cycle"],
             )
         )
     for row in csv.DictReader((lung / "fraiwan2021/labels.csv").open()):
@@ -86,6 +90,12 @@ class CycleScore:
         else:
             self.abnormal += 1
             self.abnormal_correct += said == truth
+
+    def merge(self, other: CycleScore) -> None:
+        self.abnormal += other.abnormal
+        self.abnormal_correct += other.abnormal_correct
+        self.normal += other.normal
+        self.normal_correct += other.normal_correct
 
     @property
     def sensitivity(self) -> float:

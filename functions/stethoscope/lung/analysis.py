@@ -22,6 +22,8 @@ from stethoscope.heart.analysis import segment_heart
 from stethoscope.lung.breathing import BreathEnvelope, Breathing, breath_envelope, find_breathing
 from stethoscope.lung.crackle import CrackleEvents, detect_crackles
 from stethoscope.lung.wheeze import (
+    HIGH_PITCHED,
+    LOW_PITCHED,
     Spectrogram,
     WheezeEvents,
     detect_wheezes,
@@ -48,6 +50,7 @@ class LungModel:
     """Detector thresholds and presence rules (see training/train_lung.py)."""
 
     tonal_db: float
+    low_tonal_db: float
     min_wheeze_s: float
     crackle_threshold: float
     wheeze_fraction_present: float
@@ -80,13 +83,19 @@ def analyze_lung(x: FloatArray, fs_hz: float, model: LungModel | None = None) ->
     """Analyse a lung recording at (about) `ANALYSIS_RATE_HZ`."""
     model = model or load_model()
     duration_s = len(x) / fs_hz
-    spec = spectrogram(x, fs_hz)
-    tonal = tonal_peaks(spec, model.tonal_db)
+    spec = spectrogram(x, fs_hz, HIGH_PITCHED)
+    tonal = tonal_peaks(spec, HIGH_PITCHED, model.tonal_db)
     envelope = breath_envelope(spec, tonal)
     breathing = find_breathing(envelope)
     heart_sounds = heart_sound_times(x, fs_hz)
+    low_spec = spectrogram(x, fs_hz, LOW_PITCHED)
+    low_tonal = tonal_peaks(low_spec, LOW_PITCHED, model.low_tonal_db)
     wheezes = without_heart_sound_wheezes(
-        detect_wheezes(spec, tonal, min_duration_s=model.min_wheeze_s), heart_sounds
+        WheezeEvents.pooled(
+            detect_wheezes(spec, tonal, min_duration_s=model.min_wheeze_s),
+            detect_wheezes(low_spec, low_tonal, min_duration_s=model.min_wheeze_s),
+        ),
+        heart_sounds,
     )
     crackles = without_heart_sound_crackles(
         detect_crackles(x, fs_hz, threshold=model.crackle_threshold), heart_sounds
@@ -147,10 +156,9 @@ def cycle_findings(
     crackles in the cycle, or wheezing overlapping it for at least the minimum wheeze duration."""
     model = model or load_model()
     crackles = int(np.sum((crackle_times_s >= start_s) & (crackle_times_s < end_s)))
-    overlap = np.clip(
-        np.minimum(wheeze_end_s, end_s) - np.maximum(wheeze_start_s, start_s), 0.0, None
-    )
-    return crackles >= model.crackles_per_cycle, float(overlap.sum()) >= model.min_wheeze_s
+    wheezes = WheezeEvents(wheeze_start_s, wheeze_end_s, np.zeros(len(wheeze_start_s)))
+    wheezing_s = wheezes.covered_s(start_s, end_s)
+    return crackles >= model.crackles_per_cycle, wheezing_s >= model.min_wheeze_s
 
 
 def classify_cycle(
@@ -234,11 +242,16 @@ def parameters(model: LungModel | None = None) -> dict[str, float | int | str]:
     """The settings behind a lung result, stored with it."""
     model = model or load_model()
     return {
-        "method": "breath-envelope autocorrelation, spectral-peak wheezes, transient crackles",
+        "method": (
+            "breath-envelope autocorrelation, spectral-peak wheezes at two resolutions,"
+            " transient crackles"
+        ),
         "breath_band_hz": "150-1000",
         "tonal_db": model.tonal_db,
+        "low_tonal_db": model.low_tonal_db,
         "min_wheeze_s": model.min_wheeze_s,
         "crackle_threshold": model.crackle_threshold,
         "wheeze_fraction_present": model.wheeze_fraction_present,
         "crackles_per_min_present": model.crackles_per_min_present,
+        "crackles_per_cycle": model.crackles_per_cycle,
     }

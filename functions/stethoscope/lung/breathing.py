@@ -25,7 +25,6 @@ from stethoscope.envelope import autocorrelation, smooth
 from stethoscope.lung.wheeze import Spectrogram, TonalPeaks
 
 BREATH_BAND_HZ = (150.0, 1000.0)
-FRAME_RATE_HZ = 62.5  # the spectrogram's hop
 MEDIAN_WINDOW_S = 0.35
 MIN_RATE_BPM = 8.0
 MAX_RATE_BPM = 60.0
@@ -68,9 +67,7 @@ def breath_envelope(spec: Spectrogram, tonal: TonalPeaks) -> BreathEnvelope:
     typical = np.median(power, axis=0, keepdims=True)
     power = np.where(tonal.footprint[band], typical, power)
     log_amplitude = 0.5 * np.log(power.mean(axis=0) + 1e-30)
-    rate = (
-        1.0 / float(spec.times_s[1] - spec.times_s[0]) if len(spec.times_s) > 1 else FRAME_RATE_HZ
-    )
+    rate = 1.0 / spec.hop_s
     window = max(3, round(MEDIAN_WINDOW_S * rate) | 1)
     log_amplitude = ndimage.median_filter(log_amplitude, size=window, mode="nearest")
     return BreathEnvelope(smooth(log_amplitude, rate, 1.5), rate)
