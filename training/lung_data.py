@@ -24,7 +24,7 @@ class LungCycle:
 
 @dataclass(frozen=True)
 class LungReference:
-    dataset: str  # icbhi | fraiwan | kahya
+    dataset: str  # icbhi | icbhi_cycle | fraiwan | kahya
     path: Path
     wheeze: bool
     crackle: bool
@@ -53,6 +53,19 @@ def load_lung_references(data: Path) -> list[LungReference]:
                 cycles=cycles,
                 respiratory_rate_bpm=gt["derived_rr_bpm"],
                 median_cycle_rate_bpm=gt["derived_rr_bpm_from_median_cycle"],
+            )
+        )
+    clip = lung / "icbhi2017_cycle" / "gt.json"
+    if clip.exists():  # one cycle of another device (AKG C417L), filtered by a third party
+        gt = json.loads(clip.read_text())
+        cycle = LungCycle(0.0, gt["duration_s"], bool(gt["crackles"]), bool(gt["wheezes"]))
+        refs.append(
+            LungReference(
+                "icbhi_cycle",
+                clip.parent / gt["recording"],
+                wheeze=cycle.wheezes,
+                crackle=cycle.crackles,
+                cycles=[cycle],
             )
         )
     for row in csv.DictReader((lung / "fraiwan2021/labels.csv").open()):
