@@ -86,7 +86,7 @@ def analyze_detailed(
             snr_db=lung.snr_db,
             periodicity=lung.periodicity,
             coverage=lung.coverage,
-            events=len(lung.lung.cycles),
+            events=len(lung.lung.cycles) if lung.lung.respiratory_rate_bpm is not None else 0,
             min_events=1,
             few_events_reason="no_breathing",
         )

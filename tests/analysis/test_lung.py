@@ -175,3 +175,11 @@ def test_overlapping_wheeze_events_count_once() -> None:
     assert list(events.start_s) == [1.0, 1.5, 5.0]
     assert events.total_s() == pytest.approx(2.0)
     assert events.covered_s(2.0, 6.0) == pytest.approx(1.0)
+
+
+def test_a_recording_without_breath_sounds_gets_no_rate() -> None:
+    """A pure low hum has nothing in the breath band: no rate, and the take is not usable."""
+    t = np.arange(40000) / 4000.0
+    result = analyze(np.sin(2 * np.pi * 20.0 * t), 4000.0, kind="lung")
+    assert result.lung is not None and result.lung.respiratory_rate_bpm is None
+    assert result.quality.usable is False and "no_breathing" in result.quality.reasons
