@@ -185,7 +185,13 @@ def _draw_lung(figure: Any, detailed: DetailedAnalysis) -> None:
     spec = lung_detail.spectrogram
     vmin = float(np.percentile(spec.power_db, 20))
     spec_ax.pcolormesh(
-        spec.times_s, spec.freqs_hz, spec.power_db, shading="auto", cmap="magma", vmin=vmin
+        spec.times_s,
+        spec.freqs_hz,
+        spec.power_db,
+        shading="auto",
+        cmap="magma",
+        vmin=vmin,
+        rasterized=True,  # a PDF would otherwise hold every cell as a vector (MBs, seconds)
     )
     spec_ax.set_ylim(0, min(2000.0, float(spec.freqs_hz[-1])))
     spec_ax.set_ylabel("frequency (Hz)")
