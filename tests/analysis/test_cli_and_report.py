@@ -76,6 +76,7 @@ def test_report_renders_heart_and_lung(fmt: str, magic: bytes) -> None:
     ):
         data = render_report(detailed, fmt)  # type: ignore[arg-type]
         assert data.startswith(magic) and len(data) > 10_000
+        assert len(data) < 1_000_000, "the spectrogram is an image, not a vector per cell"
 
 
 def test_core_imports_no_cloud_package_and_no_numpy_on_import() -> None:
