@@ -86,22 +86,25 @@ def main() -> None:
         ("ICBHI respiratory rate", rate_errors),
         ("  against 60 / median annotated cycle instead", median_cycle_errors),
     ):
-        errors = np.array(values)
-        finite = errors[np.isfinite(errors)]
+        if values:
+            errors = np.array(values)
+            finite = errors[np.isfinite(errors)]
+            mae = f"{np.mean(finite):.1f}" if len(finite) else "-"
+            print(
+                f"{label}: within 3/min {100 * np.mean(errors <= 3):.0f}% "
+                f"(n={len(errors)}), MAE {mae}/min"
+            )
+    if icbhi := cycles.get("icbhi"):
         print(
-            f"{label}: within 3/min {100 * np.mean(errors <= 3):.0f}% "
-            f"(n={len(errors)}), MAE {np.mean(finite):.1f}/min"
+            f"ICBHI cycle score {icbhi.score:.3f} (Se {icbhi.sensitivity:.3f} over "
+            f"{icbhi.abnormal} abnormal cycles, Sp {icbhi.specificity:.3f} over {icbhi.normal} "
+            "normal cycles)"
         )
-    icbhi = cycles["icbhi"]
-    print(
-        f"ICBHI cycle score {icbhi.score:.3f} (Se {icbhi.sensitivity:.3f} over {icbhi.abnormal} "
-        f"abnormal cycles, Sp {icbhi.specificity:.3f} over {icbhi.normal} normal cycles)"
-    )
-    clip = cycles["icbhi_cycle"]
-    print(
-        f"  single ICBHI cycle from another device (AKG C417L, crackles and wheezes): "
-        f"{clip.abnormal_correct}/{clip.abnormal} classed right"
-    )
+    if clip := cycles.get("icbhi_cycle"):
+        print(
+            f"  single ICBHI cycle from another device (AKG C417L, crackles and wheezes): "
+            f"{clip.abnormal_correct}/{clip.abnormal} classed right"
+        )
     for dataset in sorted(wheeze):
         print(
             f"{dataset:8s} wheeze balanced accuracy {balanced_accuracy(*wheeze[dataset]):.3f}, "
@@ -110,8 +113,8 @@ def main() -> None:
         )
     print(f"real-time factor: {audio_s / max(cpu_s, 1e-9):.0f}x ({audio_s:.0f} s of audio)")
     print(
-        "note: detector thresholds were tuned on these recordings (training/train_lung.py), so the"
-        " figures above are in-sample; out of sample, as training/train_lung.py measured them:"
+        "note: the thresholds were tuned on ../shared/data (training/train_lung.py); on those"
+        " recordings the figures above are in-sample. Cross-validated there:"
     )
     held_out = json.loads(MODEL_PATH.read_text())["training"]["cross_validated"]
     print("  " + ", ".join(f"{k} {v:.3f}" for k, v in held_out.items()))

@@ -6,8 +6,8 @@ labels and score cycles the same way.
 
 from __future__ import annotations
 
-import csv
 import json
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,54 +36,91 @@ class LungReference:
 
 
 def load_lung_references(data: Path) -> list[LungReference]:
+    """Every annotated lung recording under `data/lung` whose folder is present."""
     lung = data / "lung"
-    refs: list[LungReference] = []
-    for gt_path in sorted((lung / "icbhi2017").glob("*.gt.json")):
-        gt = json.loads(gt_path.read_text())
-        cycles = [
-            LungCycle(c["start_s"], c["end_s"], bool(c["crackles"]), bool(c["wheezes"]))
-            for c in gt["cycles"]
-        ]
+    return [*_icbhi(lung), *_icbhi_clip(lung), *_fraiwan(lung), *_kahya(lung)]
+
+
+def _icbhi(lung: Path) -> list[LungReference]:
+    """ICBHI recordings with their cycles: from `<name>.gt.json`, or else the database's own
+    `<name>.txt` (one cycle per line: start, end, crackles, wheezes)."""
+    refs = []
+    for wav in sorted((lung / "icbhi2017").glob("*.wav")):
+        gt_path, txt_path = wav.with_suffix(".gt.json"), wav.with_suffix(".txt")
+        if gt_path.exists():
+            rows = [
+                (c["start_s"], c["end_s"], c["crackles"], c["wheezes"])
+                for c in json.loads(gt_path.read_text())["cycles"]
+            ]
+        elif txt_path.exists():
+            rows = [
+                tuple(map(float, line.split()[:4])) for line in txt_path.read_text().splitlines()
+            ]
+        else:
+            continue
+        cycles = [LungCycle(float(a), float(b), bool(c), bool(w)) for a, b, c, w in rows if b > a]
+        if not cycles:
+            continue
+        span_s = cycles[-1].end_s - cycles[0].start_s
+        median_s = statistics.median(c.end_s - c.start_s for c in cycles)
         refs.append(
             LungReference(
                 "icbhi",
-                lung / "icbhi2017" / gt["file"],
+                wav,
                 wheeze=any(c.wheezes for c in cycles),
                 crackle=any(c.crackles for c in cycles),
                 cycles=cycles,
-                respiratory_rate_bpm=gt["derived_rr_bpm"],
-                median_cycle_rate_bpm=gt["derived_rr_bpm_from_median_cycle"],
+                respiratory_rate_bpm=len(cycles) * 60.0 / span_s,
+                median_cycle_rate_bpm=60.0 / median_s,
             )
         )
+    return refs
+
+
+def _icbhi_clip(lung: Path) -> list[LungReference]:
+    """One cycle of another device (AKG C417L), filtered by a third party."""
     clip = lung / "icbhi2017_cycle" / "gt.json"
-    if clip.exists():  # one cycle of another device (AKG C417L), filtered by a third party
-        gt = json.loads(clip.read_text())
-        cycle = LungCycle(0.0, gt["duration_s"], bool(gt["crackles"]), bool(gt["wheezes"]))
-        refs.append(
-            LungReference(
-                "icbhi_cycle",
-                clip.parent / gt["recording"],
-                wheeze=cycle.wheezes,
-                crackle=cycle.crackles,
-                cycles=[cycle],
-            )
+    if not clip.exists():
+        return []
+    gt = json.loads(clip.read_text())
+    cycle = LungCycle(0.0, gt["duration_s"], bool(gt["crackles"]), bool(gt["wheezes"]))
+    return [
+        LungReference(
+            "icbhi_cycle",
+            clip.parent / gt["recording"],
+            wheeze=cycle.wheezes,
+            crackle=cycle.crackles,
+            cycles=[cycle],
         )
-    for row in csv.DictReader((lung / "fraiwan2021/labels.csv").open()):
-        sound = row["sound_type"]
+    ]
+
+
+def _fraiwan(lung: Path) -> list[LungReference]:
+    """Fraiwan et al. 2021, labelled in the file name: `<id>_<diagnosis>,<sound type>,<chest
+    location>,<age>,<sex>.wav`, the sound type holding W (wheeze) and C / Crep (crackles)."""
+    refs = []
+    for wav in sorted((lung / "fraiwan2021").glob("*.wav")):
+        fields = wav.stem.split(",")
+        if len(fields) < 2:
+            continue
+        sound = fields[1].split()
         refs.append(
             LungReference(
                 "fraiwan",
-                lung / "fraiwan2021" / row["file"],
+                wav,
                 wheeze="W" in sound,
-                crackle="C" in sound,
+                crackle=any(token in ("C", "Crep") for token in sound),
             )
         )
+    return refs
+
+
+def _kahya(lung: Path) -> list[LungReference]:
+    refs = []
     for stem, label in KAHYA_LABELS.items():
-        refs.append(
-            LungReference(
-                "kahya", lung / "kahya_multimedia" / f"{stem}.wav", "W" in label, "C" in label
-            )
-        )
+        path = lung / "kahya_multimedia" / f"{stem}.wav"
+        if path.exists():
+            refs.append(LungReference("kahya", path, "W" in label, "C" in label))
     return refs
 
 
