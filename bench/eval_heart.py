@@ -100,16 +100,24 @@ def load_references(data: Path) -> list[Reference]:
                 False,  # data set A "normal": no murmur
             )
         )
-    for row in csv.DictReader((heart / "physionet2016/labels.csv").open()):
+    for row in _rows(heart / "physionet2016/labels.csv"):
         murmur = False if row["label"] == "normal" else None
         refs.append(
             Reference("physionet", heart / "physionet2016" / f"{row['record']}.wav", murmur=murmur)
         )
-    for row in csv.DictReader((heart / "yaseen2018/labels.csv").open()):
+    for row in _rows(heart / "yaseen2018/labels.csv"):
         refs.append(
             Reference("yaseen", heart / "yaseen2018" / row["file"], murmur=row["class"] != "N")
         )
     return refs
+
+
+def _rows(labels: Path) -> list[dict[str, str]]:
+    """The rows of a labels file; none when that data set is not present."""
+    if not labels.exists():
+        return []
+    with labels.open() as f:
+        return list(csv.DictReader(f))
 
 
 def _pascal_regions(sounds: np.ndarray, cycle_s: float) -> Regions:
