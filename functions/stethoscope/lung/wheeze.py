@@ -47,7 +47,10 @@ class RidgeSearch:
     transient_db: float  # how far above its own median over time a tonal bin must be
 
 
+#: Wheezes proper, which glide in pitch: short windows keep a gliding line sharp. This is also
+#: the spectrogram the breath envelope and the report use.
 HIGH_PITCHED = RidgeSearch(0.064, 0.016, (100.0, 1000.0), 125.0, 6.0)
+#: Rhonchi and low-pitched wheezes: long windows resolve lines 8 Hz apart.
 LOW_PITCHED = RidgeSearch(0.128, 0.032, (80.0, 400.0), 250.0, 10.0)
 
 
