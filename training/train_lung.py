@@ -27,21 +27,20 @@ sys.path.insert(0, str(REPO / "functions"))
 sys.path.insert(0, str(REPO))
 
 from stethoscope.audio import read_recording, resample  # noqa: E402
-from stethoscope.lung.analysis import (  # noqa: E402  # noqa: E402
+from stethoscope.lung.analysis import (  # noqa: E402
     ANALYSIS_RATE_HZ,
     MODEL_PATH,
     LungModel,
     cycle_findings,
+    find_wheezes,
     heart_sound_times,
     without_heart_sound_crackles,
-    without_heart_sound_wheezes,
 )
 from stethoscope.lung.crackle import CrackleEvents, detect_crackles  # noqa: E402
 from stethoscope.lung.wheeze import (  # noqa: E402
     HIGH_PITCHED,
     LOW_PITCHED,
     WheezeEvents,
-    detect_wheezes,
     spectrogram,
     tonal_peaks,
 )
@@ -77,12 +76,8 @@ def measure(ref: LungReference) -> Measured:
     high = {db: tonal_peaks(high_spec, HIGH_PITCHED, db) for db in TONAL_DB}
     low = {db: tonal_peaks(low_spec, LOW_PITCHED, db) for db in LOW_TONAL_DB}
     wheezes = {
-        (db, low_db, dur): without_heart_sound_wheezes(
-            WheezeEvents.pooled(
-                detect_wheezes(high_spec, high[db], min_duration_s=dur),
-                detect_wheezes(low_spec, low[low_db], min_duration_s=dur),
-            ),
-            heart,
+        (db, low_db, dur): find_wheezes(
+            [(high_spec, high[db]), (low_spec, low[low_db])], dur, heart
         )
         for db, low_db, dur in itertools.product(TONAL_DB, LOW_TONAL_DB, MIN_WHEEZE_S)
     }
@@ -118,7 +113,7 @@ def icbhi_score(items: list[Measured], model: LungModel) -> CycleScore:
         w = wheezes_of(m, model)
         times = crackle_times(m, model.crackle_threshold)
         for cycle in m.ref.cycles:
-            said = cycle_findings(cycle.start_s, cycle.end_s, times, w.start_s, w.end_s, model)
+            said = cycle_findings(cycle.start_s, cycle.end_s, times, w, model)
             score.add((cycle.crackles, cycle.wheezes), said)
     return score
 

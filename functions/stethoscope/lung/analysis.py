@@ -9,6 +9,7 @@ energy. Detector thresholds and the presence rules come from `lung_model.json`, 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +26,7 @@ from stethoscope.lung.wheeze import (
     HIGH_PITCHED,
     LOW_PITCHED,
     Spectrogram,
+    TonalPeaks,
     WheezeEvents,
     detect_wheezes,
     spectrogram,
@@ -90,13 +92,7 @@ def analyze_lung(x: FloatArray, fs_hz: float, model: LungModel | None = None) ->
     heart_sounds = heart_sound_times(x, fs_hz)
     low_spec = spectrogram(x, fs_hz, LOW_PITCHED)
     low_tonal = tonal_peaks(low_spec, LOW_PITCHED, model.low_tonal_db)
-    wheezes = without_heart_sound_wheezes(
-        WheezeEvents.pooled(
-            detect_wheezes(spec, tonal, min_duration_s=model.min_wheeze_s),
-            detect_wheezes(low_spec, low_tonal, min_duration_s=model.min_wheeze_s),
-        ),
-        heart_sounds,
-    )
+    wheezes = find_wheezes([(spec, tonal), (low_spec, low_tonal)], model.min_wheeze_s, heart_sounds)
     crackles = without_heart_sound_crackles(
         detect_crackles(x, fs_hz, threshold=model.crackle_threshold), heart_sounds
     )
@@ -144,19 +140,28 @@ def analyze_lung(x: FloatArray, fs_hz: float, model: LungModel | None = None) ->
     )
 
 
+def find_wheezes(
+    searches: Sequence[tuple[Spectrogram, TonalPeaks]],
+    min_duration_s: float,
+    heart_sounds: FloatArray,
+) -> WheezeEvents:
+    """The wheezes of every ridge search (a spectrogram and its tonal peaks), pooled, without the
+    ones that are heart-sound harmonics."""
+    found = [detect_wheezes(spec, tonal, min_duration_s=min_duration_s) for spec, tonal in searches]
+    return without_heart_sound_wheezes(WheezeEvents.pooled(*found), heart_sounds)
+
+
 def cycle_findings(
     start_s: float,
     end_s: float,
     crackle_times_s: FloatArray,
-    wheeze_start_s: FloatArray,
-    wheeze_end_s: FloatArray,
+    wheezes: WheezeEvents,
     model: LungModel | None = None,
 ) -> tuple[bool, bool]:
     """(crackles, wheeze) in one breathing cycle, from the events inside it (ICBHI-style): enough
     crackles in the cycle, or wheezing overlapping it for at least the minimum wheeze duration."""
     model = model or load_model()
     crackles = int(np.sum((crackle_times_s >= start_s) & (crackle_times_s < end_s)))
-    wheezes = WheezeEvents(wheeze_start_s, wheeze_end_s, np.zeros(len(wheeze_start_s)))
     wheezing_s = wheezes.covered_s(start_s, end_s)
     return crackles >= model.crackles_per_cycle, wheezing_s >= model.min_wheeze_s
 
@@ -169,8 +174,11 @@ def classify_cycle(
         start_s,
         end_s,
         np.array([c.time_s for c in lung.crackles]),
-        np.array([w.start_s for w in lung.wheezes]),
-        np.array([w.end_s for w in lung.wheezes]),
+        WheezeEvents(
+            np.array([w.start_s for w in lung.wheezes]),
+            np.array([w.end_s for w in lung.wheezes]),
+            np.array([w.frequency_hz for w in lung.wheezes]),
+        ),
         model,
     )
 

@@ -50,15 +50,12 @@ class Breathing:
         unless the cut cycles disagree with it by more than 15 %, in which case the breathing is
         irregular and the median cut cycle is the better summary."""
         lengths = self.cycle_end_s - self.cycle_start_s
-        median_s = float(np.median(lengths)) if len(lengths) else None
-        rate: float | None = 60.0 / self.period_s if self.period_s else None
-        irregular = (
-            len(lengths) >= 3
-            and self.period_s is not None
-            and abs(float(median_s or 0.0) / self.period_s - 1.0) > 0.15
-        )
-        if median_s and ((rate is None and len(lengths) >= 2) or irregular):
-            rate = 60.0 / median_s
+        if self.period_s is None:
+            rate = 60.0 / float(np.median(lengths)) if len(lengths) >= 2 else None
+        elif len(lengths) >= 3 and abs(float(np.median(lengths)) / self.period_s - 1.0) > 0.15:
+            rate = 60.0 / float(np.median(lengths))
+        else:
+            rate = 60.0 / self.period_s
         # the cut cycles can wander outside the range the period was searched in: no rate then
         if rate is None or not 0.9 * MIN_RATE_BPM <= rate <= 1.1 * MAX_RATE_BPM:
             return None
