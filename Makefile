@@ -6,7 +6,7 @@ PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: setup test lint typecheck unit demo dev bench functions-venv clean
+.PHONY: setup test lint typecheck unit demo dev bench train functions-venv clean
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -42,6 +42,7 @@ dev: setup
 bench: setup
 	$(PY) bench/cold_start.py
 	$(PY) bench/speed.py
+	$(PY) bench/memory.py
 	$(PY) bench/eval_heart.py --data ../shared/data
 	$(PY) bench/eval_lung.py --data ../shared/data
 	$(PY) bench/pipeline_latency.py

@@ -60,15 +60,13 @@ def _analyse(claimed: Claim, obj: StoredObject, settings: Settings, context: dic
     from google.api_core import exceptions as gcloud_errors
 
     from stethoscope import AnalysisInputError
-    from stethoscope.analysis import analyze_recording
-    from stethoscope.audio import read_recording
+    from stethoscope.analysis import analyze_file
 
     kind = claimed.recording.kind or "heart"
     db = firestore_client()
     try:
         with blobs.open_for_reading(obj.bucket, obj.name, obj.generation) as reader:
-            recording = read_recording(reader)
-        result = analyze_recording(recording, kind).result
+            result = analyze_file(reader, kind)  # decoded straight to the analysis rate
     except AnalysisInputError as exc:
         return _reject(claimed, exc.code, exc.message, context)
     except gcloud_errors.NotFound:

@@ -9,13 +9,13 @@ from typing import BinaryIO
 import numpy as np
 import numpy.typing as npt
 
-from stethoscope.audio import Recording, read_recording, resample, validate_samples
+from stethoscope.audio import DecodedAudio, condition_samples, read_recording
 from stethoscope.errors import AnalysisInputError
 from stethoscope.heart.analysis import ANALYSIS_RATE_HZ as HEART_RATE_HZ
 from stethoscope.heart.analysis import HeartAnalysis, analyze_heart
 from stethoscope.lung.analysis import ANALYSIS_RATE_HZ as LUNG_RATE_HZ
 from stethoscope.lung.analysis import LungAnalysis, analyze_lung
-from stethoscope.quality import QualityEvidence, assess_quality, clipping_fraction, level_dbfs
+from stethoscope.quality import QualityEvidence, assess_quality
 from stethoscope.result import AnalysisResult, Kind
 from stethoscope.version import ANALYSIS_VERSION
 
@@ -43,30 +43,45 @@ def analyze(samples: npt.ArrayLike, sample_rate_hz: float, kind: Kind = "heart")
 
 def analyze_file(source: str | Path | bytes | BinaryIO, kind: Kind = "heart") -> AnalysisResult:
     """Decode an audio file (path, bytes or seekable file object) and analyse it."""
-    return analyze_recording(read_recording(source), kind).result
+    return analyze_file_detailed(source, kind).result
 
 
-def analyze_recording(recording: Recording, kind: Kind = "heart") -> DetailedAnalysis:
-    """Analyse an already decoded recording."""
-    return analyze_detailed(recording.samples, recording.sample_rate_hz, kind)
+def analyze_file_detailed(
+    source: str | Path | bytes | BinaryIO, kind: Kind = "heart"
+) -> DetailedAnalysis:
+    """Decode a file straight to the analysis rate (bounded memory) and analyse it."""
+    _check_kind(kind)
+    return analyze_decoded(read_recording(source, target_rate_hz=analysis_rate_hz(kind)), kind)
 
 
 def analyze_detailed(
     samples: npt.ArrayLike, sample_rate_hz: float, kind: Kind = "heart"
 ) -> DetailedAnalysis:
     """Like `analyze`, also returning the intermediate signals."""
-    if kind not in KINDS:
-        raise AnalysisInputError("unsupported_kind", f"kind must be one of {KINDS}, not {kind!r}")
-    raw = validate_samples(samples, sample_rate_hz)
-    duration_s = len(raw) / sample_rate_hz
+    _check_kind(kind)
+    audio = condition_samples(samples, sample_rate_hz, target_rate_hz=analysis_rate_hz(kind))
+    return analyze_decoded(audio, kind)
+
+
+def analysis_rate_hz(kind: Kind) -> float:
+    """The rate each kind of analysis runs at (recordings are decimated to it)."""
+    return HEART_RATE_HZ if kind == "heart" else LUNG_RATE_HZ
+
+
+def analyze_decoded(audio: DecodedAudio, kind: Kind = "heart") -> DetailedAnalysis:
+    """Analyse decoded audio (already at the analysis rate, or decimated here)."""
+    _check_kind(kind)
+    if audio.sample_rate_hz > analysis_rate_hz(kind) * 1.01:
+        audio = condition_samples(
+            audio.samples, audio.sample_rate_hz, target_rate_hz=analysis_rate_hz(kind)
+        )
+    x = audio.samples.astype(np.float64)
+    rate = audio.sample_rate_hz
     measured = {
-        "duration_s": duration_s,
-        "level_dbfs": level_dbfs(raw),
-        "clipping_fraction": clipping_fraction(raw),
+        "duration_s": audio.duration_s,
+        "level_dbfs": audio.level_dbfs,
+        "clipping_fraction": audio.clipping_fraction,
     }
-    target = HEART_RATE_HZ if kind == "heart" else LUNG_RATE_HZ
-    resampled, rate = resample(raw, sample_rate_hz, target)
-    x = resampled.astype(np.float64)
     heart = lung = None
     if kind == "heart":
         heart = analyze_heart(x, rate)
@@ -93,8 +108,8 @@ def analyze_detailed(
     result = AnalysisResult(
         kind=kind,
         version=ANALYSIS_VERSION,
-        duration_s=round(duration_s, 4),
-        sample_rate_hz=float(sample_rate_hz),
+        duration_s=round(audio.duration_s, 4),
+        sample_rate_hz=float(audio.source_rate_hz),
         analysis_rate_hz=round(rate, 3),
         quality=assess_quality(evidence),
         heart=None if heart is None else heart.heart,
@@ -102,6 +117,11 @@ def analyze_detailed(
         parameters=_parameters(kind, rate),
     )
     return DetailedAnalysis(result, x, rate, heart, lung)
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise AnalysisInputError("unsupported_kind", f"kind must be one of {KINDS}, not {kind!r}")
 
 
 def _parameters(kind: Kind, rate_hz: float) -> dict[str, float | int | str]:

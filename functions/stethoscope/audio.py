@@ -1,7 +1,8 @@
 """Decode and validate recordings; bring them to the rate an analysis runs at.
 
-Decoding streams through libsndfile (`soundfile`) block by block, mixing channels down as it goes,
-so a long multi-channel file is never held in memory as more than one mono float32 array. Anything
+Decoding streams through libsndfile (`soundfile`) block by block, mixing channels down, measuring
+level and clipping and decimating to the analysis rate as it goes, so a long high-rate file is
+never held in memory at its own rate. Anything
 that cannot be analysed raises `AnalysisInputError` with a stable code.
 """
 
@@ -9,18 +10,20 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
 import soundfile as sf
-from scipy import signal
 
+from stethoscope import resampling
 from stethoscope.arrays import FloatArray
 from stethoscope.errors import AnalysisInputError
+from stethoscope.levels import LevelMeter
+from stethoscope.resampling import resample_blocks
 
 MIN_SAMPLE_RATE_HZ = 1000
 MAX_SAMPLE_RATE_HZ = 384_000
@@ -36,28 +39,36 @@ _UNKNOWN_LENGTHS = frozenset({0, 0xFFFFFFFF, 0x7FFFFFFF})
 
 
 @dataclass(frozen=True)
-class Recording:
-    """A decoded recording: mono float32 samples in [-1, 1] and what the file said about itself."""
+class DecodedAudio:
+    """A decoded, validated recording: mono float32 samples in [-1, 1] at `sample_rate_hz`
+    (the analysis rate when one was asked for), with what was measured at the recorded rate."""
 
     samples: FloatArray
     sample_rate_hz: float
-    channels: int
-    format: str
-    subtype: str
+    source_rate_hz: float
+    source_frames: int
+    level_dbfs: float  # RMS level of the recording as recorded
+    clipping_fraction: float  # share of samples on clipped plateaus, as recorded
+    channels: int = 1
+    format: str = "RAW"
+    subtype: str = "FLOAT"
 
     @property
     def duration_s(self) -> float:
-        return len(self.samples) / self.sample_rate_hz
+        return self.source_frames / self.source_rate_hz
 
 
 def read_recording(
     source: str | Path | bytes | BinaryIO,
     *,
+    target_rate_hz: float | None = None,
     min_duration_s: float = MIN_DURATION_S,
     max_duration_s: float = MAX_DURATION_S,
-) -> Recording:
+) -> DecodedAudio:
     """Decode an audio file (path, bytes or seekable binary file) into a validated mono recording.
 
+    With `target_rate_hz` the samples are decimated to about that rate while decoding, block by
+    block (`BlockResampler`), so memory grows with the analysis rate, not the recorded one.
     Limits are checked from the header before any sample is read, so an oversized file costs
     nothing. Raises `AnalysisInputError` with code `not_audio`, `unsupported_format`, `empty`,
     `truncated`, `sample_rate_out_of_range`, `too_short`, `too_long`, `invalid_samples` or `silent`.
@@ -75,24 +86,63 @@ def read_recording(
                 "unsupported_format", f"{fmt} audio is not accepted; upload WAV (PCM or float)"
             )
         rate = float(sound_file.samplerate)
-        if not MIN_SAMPLE_RATE_HZ <= rate <= MAX_SAMPLE_RATE_HZ:
-            raise AnalysisInputError(
-                "sample_rate_out_of_range",
-                f"sample rate {rate:g} Hz is outside {MIN_SAMPLE_RATE_HZ}-{MAX_SAMPLE_RATE_HZ} Hz",
-            )
+        _check_rate(rate)
         _check_not_cut_off(sound_file)
         declared = sound_file.frames
         if declared <= 0:
             raise AnalysisInputError("empty", "the file holds no audio samples")
         _check_duration(declared / rate, min_duration_s, max_duration_s)
-        samples = _read_mono(sound_file, declared)
+        meter = LevelMeter()
+        blocks = _mono_blocks(sound_file, declared, meter)
+        samples, out_rate = resample_blocks(blocks, rate, target_rate_hz or rate)
         channels = sound_file.channels
-    if len(samples) < declared:
+    if meter.samples < declared and meter.finite:
         raise AnalysisInputError(
-            "truncated", f"the file ends after {len(samples)} of {declared} declared frames"
+            "truncated", f"the file ends after {meter.samples} of {declared} declared frames"
         )
-    _check_values(samples)
-    return Recording(samples, rate, channels, fmt, subtype)
+    return _checked(samples, out_rate, rate, meter, channels, fmt, subtype)
+
+
+def condition_samples(
+    samples: npt.ArrayLike,
+    sample_rate_hz: float,
+    *,
+    target_rate_hz: float | None = None,
+    min_duration_s: float = MIN_DURATION_S,
+    max_duration_s: float = MAX_DURATION_S,
+) -> DecodedAudio:
+    """Check samples handed over in memory the way `read_recording` checks a file, and bring
+    them to about `target_rate_hz`, block by block (no full-length copy at the input rate).
+
+    Accepts a 1-D array or a 2-D (frames, channels) array, which is mixed down; integer PCM is
+    scaled to [-1, 1).
+    """
+    _check_rate(sample_rate_hz)
+    array = np.asarray(samples)
+    if array.ndim not in (1, 2):
+        raise AnalysisInputError(
+            "unsupported_format", f"expected mono or (frames, channels), got {array.shape}"
+        )
+    if array.size == 0:
+        raise AnalysisInputError("empty", "no audio samples")
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise AnalysisInputError("not_audio", f"samples of type {array.dtype} are not audio")
+    _check_duration(len(array) / sample_rate_hz, min_duration_s, max_duration_s)
+    scale = float(np.iinfo(array.dtype).max + 1) if np.issubdtype(array.dtype, np.integer) else 1.0
+    meter = LevelMeter()
+
+    def blocks() -> Iterator[FloatArray]:
+        for i in range(0, len(array), _BLOCK_FRAMES):
+            block = array[i : i + _BLOCK_FRAMES]
+            if block.ndim == 2:
+                block = block.mean(axis=1)
+            mono = (block / scale if scale != 1.0 else block).astype(np.float32, copy=False)
+            meter.add(mono)
+            yield mono
+
+    out, out_rate = resample_blocks(blocks(), sample_rate_hz, target_rate_hz or sample_rate_hz)
+    channels = 1 if array.ndim == 1 else array.shape[1]
+    return _checked(out, out_rate, sample_rate_hz, meter, channels, "RAW", str(array.dtype))
 
 
 def validate_samples(
@@ -102,41 +152,44 @@ def validate_samples(
     min_duration_s: float = MIN_DURATION_S,
     max_duration_s: float = MAX_DURATION_S,
 ) -> FloatArray:
-    """Check samples handed over in memory the way `read_recording` checks a file.
+    """Checked mono float32 samples at their own rate (see `condition_samples`)."""
+    return condition_samples(
+        samples, sample_rate_hz, min_duration_s=min_duration_s, max_duration_s=max_duration_s
+    ).samples
 
-    Accepts a 1-D array or a 2-D (frames, channels) array, which is mixed down. Returns mono
-    float32.
-    """
-    if not MIN_SAMPLE_RATE_HZ <= sample_rate_hz <= MAX_SAMPLE_RATE_HZ:
+
+def _checked(
+    samples: FloatArray,
+    rate_hz: float,
+    source_rate_hz: float,
+    meter: LevelMeter,
+    channels: int,
+    fmt: str,
+    subtype: str,
+) -> DecodedAudio:
+    if not meter.finite:
+        raise AnalysisInputError("invalid_samples", "the recording contains NaN or infinite values")
+    if meter.span == 0.0:
+        raise AnalysisInputError("silent", "the recording is digital silence (all samples equal)")
+    return DecodedAudio(
+        samples=samples,
+        sample_rate_hz=rate_hz,
+        source_rate_hz=source_rate_hz,
+        source_frames=meter.samples,
+        level_dbfs=meter.level_dbfs,
+        clipping_fraction=meter.clipping_fraction,
+        channels=channels,
+        format=fmt,
+        subtype=subtype,
+    )
+
+
+def _check_rate(rate_hz: float) -> None:
+    if not MIN_SAMPLE_RATE_HZ <= rate_hz <= MAX_SAMPLE_RATE_HZ:
         raise AnalysisInputError(
             "sample_rate_out_of_range",
-            f"sample rate {sample_rate_hz:g} Hz is outside "
-            f"{MIN_SAMPLE_RATE_HZ}-{MAX_SAMPLE_RATE_HZ} Hz",
+            f"sample rate {rate_hz:g} Hz is outside {MIN_SAMPLE_RATE_HZ}-{MAX_SAMPLE_RATE_HZ} Hz",
         )
-    array = np.asarray(samples)
-    if array.ndim == 2:
-        array = array.mean(axis=1)
-    if array.ndim != 1:
-        raise AnalysisInputError(
-            "unsupported_format", f"expected mono or (frames, channels), got {array.shape}"
-        )
-    if array.size == 0:
-        raise AnalysisInputError("empty", "no audio samples")
-    if not np.issubdtype(array.dtype, np.number):
-        raise AnalysisInputError("not_audio", f"samples of type {array.dtype} are not audio")
-    if np.issubdtype(array.dtype, np.integer):
-        array = array / float(np.iinfo(array.dtype).max + 1)  # PCM counts -> [-1, 1)
-    mono = array.astype(np.float32, copy=False)
-    _check_duration(len(mono) / sample_rate_hz, min_duration_s, max_duration_s)
-    _check_values(mono)
-    return mono
-
-
-def _check_values(samples: FloatArray) -> None:
-    if not np.isfinite(samples).all():
-        raise AnalysisInputError("invalid_samples", "the recording contains NaN or infinite values")
-    if float(np.ptp(samples)) == 0.0:
-        raise AnalysisInputError("silent", "the recording is digital silence (all samples equal)")
 
 
 def _check_not_cut_off(sound_file: sf.SoundFile) -> None:
@@ -162,23 +215,24 @@ def _check_duration(duration_s: float, min_duration_s: float, max_duration_s: fl
         )
 
 
-def _read_mono(sound_file: sf.SoundFile, declared_frames: int) -> FloatArray:
-    """Read block by block into one preallocated mono array (channel mean)."""
-    out = np.empty(declared_frames, dtype=np.float32)
+def _mono_blocks(
+    sound_file: sf.SoundFile, declared_frames: int, meter: LevelMeter
+) -> Iterator[FloatArray]:
+    """Mono float32 blocks (channel mean) of at most the declared length, each measured."""
     filled = 0
     try:
         for block in sound_file.blocks(_BLOCK_FRAMES, dtype="float32", always_2d=True):
             n = min(len(block), declared_frames - filled)
-            if block.shape[1] == 1:
-                out[filled : filled + n] = block[:n, 0]
-            else:
-                np.mean(block[:n], axis=1, out=out[filled : filled + n])
+            mono = block[:n, 0] if block.shape[1] == 1 else block[:n].mean(axis=1, dtype=np.float32)
+            meter.add(mono)
+            if not meter.finite:
+                return
+            yield mono
             filled += n
             if filled >= declared_frames:
-                break
+                return
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise AnalysisInputError("truncated", f"the audio data is damaged ({exc})") from exc
-    return out[:filled]
 
 
 def resample(x: FloatArray, rate_hz: float, target_hz: float) -> tuple[FloatArray, float]:
@@ -186,8 +240,4 @@ def resample(x: FloatArray, rate_hz: float, target_hz: float) -> tuple[FloatArra
 
     Returns the new samples and their exact rate (a rational approximation of the target).
     """
-    if rate_hz <= target_hz:
-        return x, rate_hz
-    ratio = Fraction(target_hz / rate_hz).limit_denominator(1000)
-    y = signal.resample_poly(x, ratio.numerator, ratio.denominator).astype(np.float32, copy=False)
-    return y, rate_hz * ratio.numerator / ratio.denominator
+    return resampling.resample(x, rate_hz, target_hz)

@@ -30,11 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from stethoscope.analysis import analyze_recording
-    from stethoscope.audio import read_recording
+    from stethoscope.analysis import analyze_file_detailed
 
     try:
-        detailed = analyze_recording(read_recording(args.file), args.kind)
+        detailed = analyze_file_detailed(args.file, args.kind)
     except AnalysisInputError as exc:
         print(f"cannot analyse {args.file}: [{exc.code}] {exc.message}", file=sys.stderr)
         return EXIT_INPUT_ERROR

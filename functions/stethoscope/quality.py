@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stethoscope.arrays import FloatArray
 from stethoscope.result import Quality, QualityReason
 
 SILENT_LEVEL_DBFS = -70.0
@@ -40,33 +39,6 @@ class QualityEvidence:
     events: int  # complete beats or breath cycles found
     min_events: int  # fewer than this is "few_beats"/"no_breathing"
     few_events_reason: QualityReason
-
-
-def level_dbfs(x: FloatArray) -> float:
-    """RMS level in dB relative to full scale (1.0)."""
-    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
-    return 20.0 * float(np.log10(max(rms, 1e-12)))
-
-
-def clipping_fraction(x: FloatArray) -> float:
-    """Share of samples lying on flat runs (3+ equal samples) near the signal's extreme.
-
-    Normalised recordings touch full scale without being clipped, so the test is flat tops, not
-    the peak value.
-    """
-    if len(x) < 3:
-        return 0.0
-    peak = float(np.max(np.abs(x)))
-    if peak == 0.0:
-        return 0.0
-    near_top = np.abs(x) >= 0.9 * peak
-    flat = np.diff(x) == 0
-    on_plateau = np.zeros(len(x), dtype=bool)
-    run = flat[:-1] & flat[1:]  # x[i] == x[i+1] == x[i+2]
-    on_plateau[:-2] |= run
-    on_plateau[1:-1] |= run
-    on_plateau[2:] |= run
-    return float(np.mean(on_plateau & near_top))
 
 
 def assess_quality(evidence: QualityEvidence) -> Quality:

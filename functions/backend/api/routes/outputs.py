@@ -22,7 +22,7 @@ from backend.settings import get_settings
 
 router = APIRouter(tags=["outputs"])
 PROBLEMS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Problem} for code in (401, 403, 404, 409)
+    code: {"model": Problem} for code in (401, 403, 404, 409, 410)
 }
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -42,17 +42,32 @@ def _analysed(access: ClinicAccess, recording_id: str) -> tuple[RecordingOut, An
 
 
 def _render(access: ClinicAccess, recording_id: str, fmt: str) -> bytes:
-    from stethoscope.analysis import analyze_recording
-    from stethoscope.audio import read_recording
+    from google.api_core import exceptions as gcloud_errors
+
+    from stethoscope import AnalysisInputError
+    from stethoscope.analysis import analyze_file_detailed
     from stethoscope.report import render_report
     from stethoscope.result import AnalysisResult
 
     recording, analysis = _analysed(access, recording_id)
     stored = AnalysisResult.model_validate(analysis.result)
-    audio = blobs.read_bytes(
-        get_settings().bucket, recording.storage_path, int(analysis.generation)
-    )
-    detailed = analyze_recording(read_recording(audio), stored.kind)
+    try:
+        # streamed and decimated while decoding: memory grows with the analysis rate only
+        with blobs.open_for_reading(
+            get_settings().bucket, recording.storage_path, int(analysis.generation)
+        ) as reader:
+            detailed = analyze_file_detailed(reader, stored.kind)
+    except gcloud_errors.NotFound as exc:
+        raise ApiError(
+            410,
+            "audio_gone",
+            "Audio no longer stored",
+            "The analysed audio was deleted or replaced; the report cannot be drawn.",
+        ) from exc
+    except AnalysisInputError as exc:
+        raise ApiError(
+            409, "audio_unreadable", "Audio cannot be read", "The stored audio cannot be decoded."
+        ) from exc
     # draw the stored figures (they are what the clinician saw), over freshly computed signals
     detailed = type(detailed)(
         stored, detailed.samples, detailed.rate_hz, detailed.heart, detailed.lung
