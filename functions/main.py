@@ -78,4 +78,7 @@ def _api_wsgi() -> Any:
 @https_fn.on_request(memory=MemoryOption.GB_1, cpu=1, concurrency=40, timeout_sec=120)
 def api(req: https_fn.Request) -> https_fn.Response:
     """The HTTPS API (FastAPI): upload slots, recordings, re-analysis, reports, FHIR, members."""
-    return https_fn.Response.from_app(_api_wsgi(), req.environ)
+    from backend.api.wsgi import buffer_chunked_body
+
+    environ = buffer_chunked_body(req.environ, get_settings().max_body_bytes)
+    return https_fn.Response.from_app(_api_wsgi(), environ)

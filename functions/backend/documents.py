@@ -38,13 +38,21 @@ Site = Literal[
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
-def _valid_id(value: str) -> str:
-    if not _ID.match(value):
-        raise ValueError("ids are 1-128 characters of A-Z a-z 0-9 _ -")
+def is_valid_id(value: str) -> bool:
+    """The one id rule (clinics, recordings, patients, members, object names, page tokens):
+    1-128 characters of A-Z a-z 0-9 _ -, and not of the form __…__, which Firestore reserves.
+    So `.`, `..`, `/`, control characters and anything a path could misread never reach a
+    document path."""
+    return bool(_ID.fullmatch(value)) and not (value.startswith("__") and value.endswith("__"))
+
+
+def valid_id(value: str) -> str:
+    if not is_valid_id(value):
+        raise ValueError("ids are 1-128 characters of A-Z a-z 0-9 _ - and not __…__")
     return value
 
 
-DocumentId = Annotated[str, AfterValidator(_valid_id)]
+DocumentId = Annotated[str, AfterValidator(valid_id)]
 
 
 def site_matches_kind(site: str, kind: str) -> bool:

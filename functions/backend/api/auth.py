@@ -11,13 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Path, Security
+from fastapi import Depends, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from backend.api.params import ClinicId
 from backend.api.problems import ApiError, not_found
 from backend.clients import firestore_client
-from backend.documents import Member, Role
+from backend.documents import Member, Role, is_valid_id
 
 CLOCK_SKEW_S = 5.0
 
@@ -59,7 +60,10 @@ async def current_caller(
     # firebase-admin skips the expiry check for emulator tokens; check it everywhere
     if float(claims.get("exp", 0)) < time.time() - CLOCK_SKEW_S:
         raise _unauthenticated("The ID token has expired; refresh it.")
-    return Caller(uid=claims["uid"], email=claims.get("email"))
+    uid = str(claims.get("uid", ""))
+    if not is_valid_id(uid):  # Firebase uids are 1-128 chars; ours must also be usable as doc ids
+        raise _unauthenticated("This account's user id cannot be used here; ask an admin.")
+    return Caller(uid=uid, email=claims.get("email"))
 
 
 def member_role(clinic_id: str, uid: str) -> Role | None:
@@ -80,7 +84,7 @@ def require_role(*roles: Role) -> Callable[..., object]:
     """Dependency: the caller is a member of `clinic_id` with one of `roles`."""
 
     async def dependency(
-        clinic_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,128}$")],
+        clinic_id: ClinicId,
         caller: Annotated[Caller, Depends(current_caller)],
     ) -> ClinicAccess:
         role = await run_in_threadpool(member_role, clinic_id, caller.uid)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from backend.documents import (
     Document,
@@ -21,6 +21,7 @@ from backend.documents import (
 )
 
 MIN_WAV_BYTES = 44  # a WAV header
+EARLIEST_RECORDING = datetime(1990, 1, 1, tzinfo=UTC)
 
 
 class UploadSlotRequest(Document):
@@ -36,6 +37,15 @@ class UploadSlotRequest(Document):
     crc32c: str | None = Field(
         None, alias="crc32c", pattern=r"^[A-Za-z0-9+/]{6}==$", description="base64, as GCS"
     )
+
+    @field_validator("recorded_at")
+    @classmethod
+    def _recorded_in_a_sane_range(cls, value: datetime) -> datetime:
+        """No digital stethoscope recorded before 1990; a clock a day ahead is a wrong clock."""
+        latest = datetime.now(UTC) + timedelta(days=1)
+        if not EARLIEST_RECORDING <= value <= latest:
+            raise ValueError(f"recordedAt must lie between {EARLIEST_RECORDING:%Y-%m-%d} and now")
+        return value
 
     @model_validator(mode="after")
     def _site_fits_kind(self) -> UploadSlotRequest:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Response
 
 from backend.api.auth import ADMIN, ClinicAccess
+from backend.api.params import MemberUid
 from backend.api.problems import ApiError, Problem, not_found
 from backend.api.schemas import MemberIn, MemberOut
 from backend.clients import firestore_client
@@ -17,7 +18,6 @@ router = APIRouter(tags=["members"])
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem} for code in (401, 403, 404, 409, 422)
 }
-Uid = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
 
 
 def _members(clinic_id: str):  # type: ignore[no-untyped-def]
@@ -26,7 +26,7 @@ def _members(clinic_id: str):  # type: ignore[no-untyped-def]
 
 @router.put("/clinics/{clinic_id}/members/{uid}", response_model=MemberOut, responses=PROBLEMS)
 def put_member(
-    uid: Uid, body: MemberIn, access: Annotated[ClinicAccess, Depends(ADMIN)]
+    uid: MemberUid, body: MemberIn, access: Annotated[ClinicAccess, Depends(ADMIN)]
 ) -> MemberOut:
     """Add a member or change their role."""
     if uid == access.caller.uid and body.role != "admin":
@@ -39,7 +39,7 @@ def put_member(
 
 
 @router.delete("/clinics/{clinic_id}/members/{uid}", status_code=204, responses=PROBLEMS)
-def delete_member(uid: Uid, access: Annotated[ClinicAccess, Depends(ADMIN)]) -> Response:
+def delete_member(uid: MemberUid, access: Annotated[ClinicAccess, Depends(ADMIN)]) -> Response:
     """Remove a member (the last admin cannot be removed)."""
     ref = _members(access.clinic_id).document(uid)
     snapshot = ref.get()

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from backend import blobs
 from backend.api.auth import CLINICAL, ClinicAccess
+from backend.api.params import RecordingId
 from backend.api.problems import ApiError, Problem, not_found
 from backend.api.routes.recordings import load_recording
 from backend.api.schemas import RecordingOut
@@ -24,7 +25,7 @@ router = APIRouter(tags=["outputs"])
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem} for code in (401, 403, 404, 409, 410)
 }
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})$")  # 19 digits: beyond any object size
 
 
 def _analysed(access: ClinicAccess, recording_id: str) -> tuple[RecordingOut, Analysis]:
@@ -84,7 +85,7 @@ def _render(access: ClinicAccess, recording_id: str, fmt: str) -> bytes:
     responses={200: {"content": {"image/png": {}}}, **PROBLEMS},
 )
 async def report_png(
-    recording_id: str, access: Annotated[ClinicAccess, Depends(CLINICAL)]
+    recording_id: RecordingId, access: Annotated[ClinicAccess, Depends(CLINICAL)]
 ) -> Response:
     """The report figure as PNG."""
     return Response(
@@ -98,7 +99,7 @@ async def report_png(
     responses={200: {"content": {"application/pdf": {}}}, **PROBLEMS},
 )
 async def report_pdf(
-    recording_id: str, access: Annotated[ClinicAccess, Depends(CLINICAL)]
+    recording_id: RecordingId, access: Annotated[ClinicAccess, Depends(CLINICAL)]
 ) -> Response:
     """The report as a one-page PDF (A4 landscape)."""
     return Response(
@@ -111,7 +112,9 @@ async def report_pdf(
     response_class=Response,
     responses={200: {"content": {"application/fhir+json": {}}}, **PROBLEMS},
 )
-def fhir_export(recording_id: str, access: Annotated[ClinicAccess, Depends(CLINICAL)]) -> Response:
+def fhir_export(
+    recording_id: RecordingId, access: Annotated[ClinicAccess, Depends(CLINICAL)]
+) -> Response:
     """A FHIR R4 Bundle: Patient, Media (the audio) and Observations (rates, findings)."""
     import json
 
@@ -157,7 +160,7 @@ def fhir_export(recording_id: str, access: Annotated[ClinicAccess, Depends(CLINI
     },
 )
 def audio(
-    recording_id: str,
+    recording_id: RecordingId,
     access: Annotated[ClinicAccess, Depends(CLINICAL)],
     range_header: Annotated[str | None, Header(alias="Range")] = None,
 ) -> Response:

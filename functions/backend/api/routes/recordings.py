@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from backend import blobs
 from backend.api.auth import ADMIN, ANY_MEMBER, CLINICAL, ClinicAccess
+from backend.api.params import PatientIdQuery, RecordingId
 from backend.api.problems import ApiError, Problem, not_found
 from backend.api.schemas import (
     BulkReanalysisOut,
@@ -21,7 +22,7 @@ from backend.api.schemas import (
     UploadSlotRequest,
 )
 from backend.clients import firestore_client
-from backend.documents import RecordingStatus
+from backend.documents import RecordingStatus, is_valid_id
 from backend.reanalysis import NotReanalysableError, enqueue_clinic_reanalysis, reanalyze
 from backend.recordings import recording_ref
 from backend.registration import RecordingRequest, RegistrationConflictError, register
@@ -112,7 +113,7 @@ def create_upload_slot(
     responses=PROBLEMS,
 )
 def get_recording(
-    recording_id: str, access: Annotated[ClinicAccess, Depends(ANY_MEMBER)]
+    recording_id: RecordingId, access: Annotated[ClinicAccess, Depends(ANY_MEMBER)]
 ) -> RecordingOut:
     """One recording: status, summary, error."""
     return load_recording(access.clinic_id, recording_id)
@@ -124,7 +125,7 @@ def get_recording(
     responses=PROBLEMS,
 )
 def get_stored_object(
-    recording_id: str, access: Annotated[ClinicAccess, Depends(ANY_MEMBER)]
+    recording_id: RecordingId, access: Annotated[ClinicAccess, Depends(ANY_MEMBER)]
 ) -> StoredObjectOut:
     """The uploaded object's size and CRC32C (404 until the upload is complete)."""
     recording = load_recording(access.clinic_id, recording_id)
@@ -143,7 +144,7 @@ def get_stored_object(
 @router.get("/clinics/{clinic_id}/recordings", response_model=RecordingPage, responses=PROBLEMS)
 def list_recordings(
     access: Annotated[ClinicAccess, Depends(ANY_MEMBER)],
-    patient_id: Annotated[str | None, Query(alias="patientId", max_length=128)] = None,
+    patient_id: PatientIdQuery = None,
     status: Annotated[RecordingStatus | None, Query()] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
     page_token: Annotated[str | None, Query(alias="pageToken", max_length=200)] = None,
@@ -182,7 +183,7 @@ def list_recordings(
     responses={409: {"model": Problem}, **PROBLEMS},
 )
 async def reanalyze_recording(
-    recording_id: str, access: Annotated[ClinicAccess, Depends(CLINICAL)]
+    recording_id: RecordingId, access: Annotated[ClinicAccess, Depends(CLINICAL)]
 ) -> ReanalysisOut:
     """Run the analysis again now, into a new analysis document."""
     try:
@@ -224,7 +225,7 @@ def _decode_token(token: str) -> str:
         raise ApiError(
             422, "invalid_page_token", "Invalid page token", "Start again without pageToken."
         ) from exc
-    if not value or "/" in value or len(value) > 128:
+    if not is_valid_id(value):
         raise ApiError(
             422, "invalid_page_token", "Invalid page token", "Start again without pageToken."
         )

@@ -1,0 +1,151 @@
+"""Bad input at the API: ids that Firestore or a path could misread, oversized headers, dates out
+of range, a deleted object, chunked bodies. Every answer is a problem document, never a 5xx."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from backend.objects import StoredObject
+from backend.pipeline import process_object
+from scripts.stack import BUCKET, FunctionServer
+
+from ..helpers import heart_wav, object_metadata, seed_recording, upload
+from ..tokens import bearer
+from .conftest import World
+from .test_api import slot_body
+
+pytestmark = pytest.mark.emulators
+
+BAD_IDS = [".", "..", "%2e", "%2E%2E", "__r__", "__name__", "a%2Fb", "x" * 129, "%00", "a b"]
+ROUTES = [
+    "/v1/clinics/{id}/recordings",
+    "/v1/clinics/c1/recordings/{id}",
+    "/v1/clinics/c1/recordings/{id}/object",
+    "/v1/clinics/c1/recordings/{id}/report.png",
+    "/v1/clinics/c1/recordings/{id}/fhir",
+    "/v1/clinics/c1/recordings/{id}/audio",
+]
+
+
+def _is_problem(response: object, *statuses: int) -> None:
+    status = response.status_code  # type: ignore[attr-defined]
+    assert status in statuses, f"{status}: {response.get_data(as_text=True)[:200]}"  # type: ignore[attr-defined]
+    assert response.headers["Content-Type"] == "application/problem+json"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("bad", BAD_IDS)
+def test_malformed_ids_are_refused_with_a_problem(world: World, route: str, bad: str) -> None:
+    response = world.client.get(route.format(id=bad), headers=bearer("u-admin"))
+    _is_problem(response, 404, 422)
+
+
+@pytest.mark.parametrize("bad", ["__r__", "__name__", "a/b"])
+def test_malformed_ids_in_member_routes_and_queries(world: World, bad: str) -> None:
+    admin = bearer("u-admin")
+    member = world.client.put(
+        f"/v1/clinics/c1/members/{bad}", json={"role": "clinician"}, headers=admin
+    )
+    _is_problem(member, 404, 422)
+    listed = world.client.get(
+        "/v1/clinics/c1/recordings", query_string={"patientId": bad}, headers=admin
+    )
+    _is_problem(listed, 422)
+    import base64
+
+    token = base64.urlsafe_b64encode(bad.encode()).decode().rstrip("=")
+    paged = world.client.get(
+        "/v1/clinics/c1/recordings", query_string={"pageToken": token}, headers=admin
+    )
+    _is_problem(paged, 422)
+
+
+@pytest.mark.parametrize("uid", ["a/b", "..", "__r__"])
+def test_token_uids_that_cannot_be_ids_are_unauthenticated(world: World, uid: str) -> None:
+    response = world.client.get("/v1/clinics/c1/recordings", headers=bearer(uid))
+    _is_problem(response, 401)
+
+
+def test_absurd_range_header_is_416(world: World) -> None:
+    recording = world.analyzed["c1"]
+    response = world.client.get(
+        f"/v1/clinics/c1/recordings/{recording}/audio",
+        headers={**bearer("u-admin"), "Range": "bytes=" + "9" * 4300 + "-"},
+    )
+    _is_problem(response, 416)
+
+
+@pytest.mark.parametrize(
+    "when", ["9999-12-31T00:00:00+00:00", "0001-01-01T00:00:00+00:00", "1970-01-01T00:00:00+00:00"]
+)
+def test_recording_dates_out_of_range_are_refused(world: World, when: str) -> None:
+    response = world.client.post(
+        "/v1/clinics/c1/recordings",
+        json=slot_body(client_id=f"date-{when[:4]}", recordedAt=when),
+        headers=bearer("u-admin"),
+    )
+    _is_problem(response, 422)
+
+
+def test_report_of_a_deleted_object_is_410(world: World) -> None:
+    from backend.clients import firestore_client, storage_client
+
+    db, bucket = firestore_client(), storage_client().bucket(BUCKET)
+    seed_recording(db, "c1", "gone1")
+    blob = upload(bucket, "c1", "gone1", heart_wav(6.0, 70.0), object_metadata())
+    obj = StoredObject(BUCKET, blob.name, int(blob.generation), int(blob.size), blob.metadata)
+    assert process_object(obj) == "analyzed"
+    blob.delete()
+    for fmt in ("png", "pdf"):
+        response = world.client.get(
+            f"/v1/clinics/c1/recordings/gone1/report.{fmt}", headers=bearer("u-admin")
+        )
+        _is_problem(response, 410)
+        assert response.get_json()["code"] == "audio_gone"
+
+
+@pytest.fixture(scope="module")
+def api_server(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The `api` function under functions-framework's gunicorn, as the platform serves it."""
+    server = FunctionServer("api", "http", dict(os.environ), tmp_path_factory.mktemp("api"))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def test_chunked_bodies_reach_the_api_and_keep_alive_survives(api_server: str) -> None:
+    import json
+
+    body = json.dumps(slot_body(client_id="chunked-1")).encode()
+
+    def chunks() -> Iterator[bytes]:
+        for i in range(0, len(body), 17):
+            yield body[i : i + 17]
+
+    with httpx.Client(base_url=api_server, headers=bearer("u-upl"), timeout=30) as client:
+        for attempt in range(5):
+            created = client.post(
+                "/v1/clinics/c1/recordings",
+                content=chunks(),
+                headers={"Content-Type": "application/json"},
+            )
+            assert "content-length" not in created.request.headers  # really chunked
+            assert created.status_code in (200, 201), created.text
+            # the next request on the same keep-alive connection is answered normally
+            listed = client.get("/v1/clinics/c1/recordings", params={"limit": 1})
+            assert listed.status_code == 200, f"attempt {attempt}: {listed.text[:200]}"
+
+
+def test_is_valid_id_rule() -> None:
+    from backend.documents import is_valid_id
+
+    for good in ("c1", "pat_a6a2e9e5f67a88cf", "A-b_C", "_x", "x__", "__x", "x" * 128):
+        assert is_valid_id(good), good
+    for bad in (".", "..", "", "__r__", "__", "___", "a/b", "a\nb", "x" * 129, "é"):
+        assert not is_valid_id(bad), bad
