@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from backend.documents import Kind, Site, site_matches_kind
+from backend.documents import DocumentId, Kind, Site, is_valid_id, site_matches_kind
 
 RECORDING_PATH = re.compile(
     r"^recordings/(?P<clinic>[A-Za-z0-9_-]{1,128})/(?P<recording>[A-Za-z0-9_-]{1,128})\.wav$"
@@ -53,9 +53,12 @@ class StoredObject:
         )
 
     def location(self) -> tuple[str, str] | None:
-        """(clinicId, recordingId) for a recording path, None for anything else."""
+        """(clinicId, recordingId) for a recording path, None for anything else (including ids
+        that break the id rule, e.g. Firestore-reserved `__r__`: no document can be named so)."""
         match = RECORDING_PATH.match(self.name)
-        return (match["clinic"], match["recording"]) if match else None
+        if not match or not (is_valid_id(match["clinic"]) and is_valid_id(match["recording"])):
+            return None
+        return match["clinic"], match["recording"]
 
 
 class ObjectMetadata(BaseModel):
@@ -63,12 +66,12 @@ class ObjectMetadata(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    patientId: str  # noqa: N815 - the wire names
+    patientId: DocumentId  # noqa: N815 - the wire names
     site: Site
     kind: Kind
     deviceId: str  # noqa: N815
     recordedAt: datetime  # noqa: N815
-    uploadedBy: str  # noqa: N815
+    uploadedBy: DocumentId  # noqa: N815
 
     @classmethod
     def parse(cls, metadata: dict[str, str]) -> tuple[ObjectMetadata | None, str]:

@@ -41,7 +41,9 @@ def process_object(
     }
     log("event", size=obj.size, redrive=redrive, context=context)
     db = firestore_client()
-    claimed = recordings.claim(db, clinic_id, recording_id, obj, redrive=redrive)
+    claimed = recordings.claim(
+        db, clinic_id, recording_id, obj, redrive=redrive, max_attempts=settings.sweep_max_attempts
+    )
     if isinstance(claimed, Skip):
         log("skipped", message=f"skipped: {claimed.reason}", reason=claimed.reason, context=context)
         return claimed.reason
@@ -72,12 +74,14 @@ def _analyse(claimed: Claim, obj: StoredObject, settings: Settings, context: dic
     except gcloud_errors.NotFound:
         return _reject(claimed, "object_missing", "the uploaded object no longer exists", context)
     except (gcloud_errors.GoogleAPIError, OSError, TimeoutError) as exc:
-        return _fail(
-            claimed, "storage_unavailable", f"{type(exc).__name__}: {exc}", settings, context
-        )
-    except Exception as exc:
+        log("storage_error", severity="WARNING", message=f"{type(exc).__name__}: {exc}",
+            context=context)  # fmt: skip
+        message = "The recording could not be read from storage; the analysis will be retried."
+        return _fail(claimed, "storage_unavailable", message, settings, context)
+    except Exception:
         log("error", severity="ERROR", traceback=traceback.format_exc(limit=8), context=context)
-        return _fail(claimed, "internal", f"{type(exc).__name__}: {exc}", settings, context)
+        message = "The analysis stopped on an internal error (logged); it will be retried."
+        return _fail(claimed, "internal", message, settings, context)
     analysis_id = recordings.finish_analyzed(db, claimed, result)
     if analysis_id is None:
         log(

@@ -12,7 +12,9 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import ValidationError
 
 from backend.documents import Analysis, Recording, RecordingError, RecordingStatus, RecordingSummary
 from backend.objects import ObjectMetadata, StoredObject
@@ -64,9 +66,15 @@ def claim(
     obj: StoredObject,
     *,
     redrive: bool = False,
+    max_attempts: int = 5,
     now: datetime | None = None,
 ) -> Claim | Skip:
-    """Atomically take (recording, generation) for analysis, or say why not."""
+    """Atomically take (recording, generation) for analysis, or say why not.
+
+    Never raises for bad data: a document that does not validate becomes `rejected`
+    (`invalid_document`), and a run that stalled `max_attempts` times becomes `failed` for good
+    (`stalled`), like a run that failed that often.
+    """
     from google.cloud import firestore
 
     now = now or now_utc()
@@ -77,12 +85,36 @@ def claim(
     def run(transaction: firestore.Transaction) -> Claim | Skip:
         snapshot = ref.get(transaction=transaction)
         if not snapshot.exists:
-            return _claim_new(transaction, ref, obj, now, token, clinic_id, recording_id)
-        current = Recording.model_validate(snapshot.to_dict())
+            return _claim_new(transaction, db, ref, obj, now, token, clinic_id, recording_id)
+        try:
+            current = Recording.model_validate(snapshot.to_dict())
+        except ValidationError as exc:
+            return _reject_invalid_document(transaction, ref, exc, now)
         skip = _why_skip(current, obj.generation, redrive, now)
         if skip is not None:
             return skip
         same_generation = current.generation == str(obj.generation)
+        if (
+            same_generation
+            and current.status == RecordingStatus.ANALYZING
+            and current.attempts >= max_attempts
+        ):  # its lease expired (else _why_skip said in_progress): the last run died as well
+            transaction.update(
+                ref,
+                Recording.fields(
+                    status=RecordingStatus.FAILED,
+                    error=RecordingError(
+                        code="stalled",
+                        message=f"The analysis stopped without a result {current.attempts} "
+                        "times; it will not be retried automatically.",
+                    ),
+                    next_attempt_at=None,
+                    lease_until=None,
+                    lease_token=None,
+                    updated_at=now,
+                ),
+            )
+            return Skip("stalled", RecordingStatus.FAILED)
         changes: dict[str, Any] = {
             "status": RecordingStatus.ANALYZING,
             "generation": str(obj.generation),
@@ -122,8 +154,36 @@ def _why_skip(current: Recording, generation: int, redrive: bool, now: datetime)
     return None
 
 
+def _reject_invalid_document(
+    transaction: firestore.Transaction,
+    ref: firestore.DocumentReference,
+    exc: ValidationError,
+    now: datetime,
+) -> Skip:
+    """A recording document that does not validate (written by hand, or by an older version):
+    mark it `rejected` with the fields at fault, without trusting the rest of it."""
+    fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
+    error = RecordingError(
+        code="invalid_document",
+        message=f"The recording's record is incomplete or malformed ({', '.join(fields)[:300]}); "
+        "register the recording again.",
+    )
+    transaction.update(
+        ref,
+        {
+            "status": RecordingStatus.REJECTED.value,
+            "error": error.to_firestore(),
+            "updatedAt": now,
+            "leaseUntil": None,
+            "leaseToken": None,
+        },
+    )
+    return Skip("invalid_document", RecordingStatus.REJECTED)
+
+
 def _claim_new(
     transaction: firestore.Transaction,
+    db: firestore.Client,
     ref: firestore.DocumentReference,
     obj: StoredObject,
     now: datetime,
@@ -131,8 +191,26 @@ def _claim_new(
     clinic_id: str,
     recording_id: str,
 ) -> Claim | Skip:
-    """An object with no document (copied in by an admin): create it from the metadata."""
+    """An object with no document (copied in by an admin): create it from the metadata, but only
+    when the metadata names an existing patient of this clinic and a member who may upload."""
     metadata, problem = ObjectMetadata.parse(obj.metadata)
+    code: Literal["missing_metadata", "unknown_patient", "not_a_member"] = "missing_metadata"
+    if metadata is not None:
+        clinic = db.collection("clinics").document(clinic_id)
+        member = clinic.collection("members").document(metadata.uploadedBy)
+        patient = clinic.collection("patients").document(metadata.patientId)
+        member_snap, patient_snap = (
+            member.get(transaction=transaction),
+            patient.get(transaction=transaction),
+        )
+        if not member_snap.exists:
+            code = "not_a_member"
+            problem = f"the uploader in the object's metadata is not a member of clinic {clinic_id}"
+            metadata = None
+        elif not patient_snap.exists:
+            code = "unknown_patient"
+            problem = f"the patient in the object's metadata is not a patient of clinic {clinic_id}"
+            metadata = None
     base: dict[str, Any] = {
         "created_at": now,
         "updated_at": now,
@@ -151,10 +229,10 @@ def _claim_new(
         rejected = Recording(
             **base,
             status=RecordingStatus.REJECTED,
-            error=RecordingError(code="missing_metadata", message=problem),
+            error=RecordingError(code=code, message=problem),
         )
         transaction.create(ref, rejected.to_firestore())
-        return Skip("missing_metadata", RecordingStatus.REJECTED)
+        return Skip(code, RecordingStatus.REJECTED)
     recording = Recording(
         **base,
         status=RecordingStatus.ANALYZING,

@@ -58,6 +58,9 @@ class Settings(BaseModel):
     sweep_max_attempts: int = 5
     sweep_backoff_base_s: float = 60.0
     sweep_batch_size: int = 50
+    #: An `awaiting_upload` recording whose object is in the bucket this long after its last
+    #: change lost its storage event (events are not retried); the sweeper analyses it.
+    sweep_lost_event_grace_s: float = 600.0
 
     #: Cloud Tasks queue function that re-analyses one recording (bulk re-analysis).
     reanalyze_task_function: str = "reanalyze_recording_task"

@@ -78,7 +78,10 @@ def read_recording(
     try:
         sound_file = sf.SoundFile(source)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise AnalysisInputError("not_audio", f"not a readable audio file ({exc})") from exc
+        reason = str(exc).rsplit(": ", 1)[-1].strip().rstrip(".")  # no object reprs for people
+        raise AnalysisInputError(
+            "not_audio", f"not a readable audio file: {reason or 'format not recognised'}"
+        ) from exc
     with sound_file:
         fmt, subtype = sound_file.format, sound_file.subtype
         if fmt not in ACCEPTED_FORMATS:

@@ -17,6 +17,7 @@ from google.cloud import firestore, storage
 from backend.documents import Analysis, RecordingStatus
 from backend.objects import StoredObject
 from backend.pipeline import process_object
+from scripts.stack import BUCKET
 from stethoscope import ANALYSIS_VERSION
 
 from ..helpers import (
@@ -158,9 +159,25 @@ def test_event_for_an_older_generation_changes_nothing(
     assert get_recording(db, "c1", "gen") == before
 
 
+def seed_clinic(db: firestore.Client, clinic: str, uploader: str = "uid-uploader") -> None:
+    """A clinic with one uploader member and patient p1 (what copied-in objects must name)."""
+    from backend.documents import Clinic, Member, Patient
+
+    now = datetime.now(UTC)
+    ref = db.collection("clinics").document(clinic)
+    ref.set(Clinic(name=clinic, created_at=now).to_firestore())
+    ref.collection("members").document(uploader).set(
+        Member(role="uploader", added_at=now).to_firestore()
+    )
+    ref.collection("patients").document("p1").set(
+        Patient(label="Bed 1", created_at=now, created_by=uploader).to_firestore()
+    )
+
+
 def test_object_without_document_is_registered_from_its_metadata(
     db: firestore.Client, bucket: storage.Bucket, main_module
 ) -> None:  # type: ignore[no-untyped-def]
+    seed_clinic(db, "c2")
     blob = upload(bucket, "c2", "copied", heart_wav(8.0, 95.0), object_metadata(site="aortic"))
     main_module.analyze_recording(finalized_event(blob))
     rec = get_recording(db, "c2", "copied")
@@ -251,4 +268,130 @@ def test_stalled_analysis_is_taken_over_by_the_sweeper(
     assert report.outcomes == {ref.path: "analyzed"}
     rec = get_recording(db, "c1", "stall")
     assert rec.status == RecordingStatus.ANALYZED and rec.attempts == 2
+    assert sweep().outcomes == {}
+
+
+@pytest.mark.parametrize(
+    ("metadata", "code"),
+    [
+        ({**object_metadata(), "uploadedBy": "stranger"}, "not_a_member"),
+        (object_metadata(patient="someone-elses"), "unknown_patient"),
+        ({**object_metadata(), "uploadedBy": "a/b"}, "missing_metadata"),
+    ],
+    ids=["non-member-uploader", "unknown-patient", "uploader-id-breaks-the-id-rule"],
+)
+def test_object_without_document_must_name_a_member_and_a_patient(  # type: ignore[no-untyped-def]
+    db: firestore.Client, bucket: storage.Bucket, main_module, metadata: dict[str, str], code: str
+) -> None:
+    seed_clinic(db, "c2")
+    blob = upload(bucket, "c2", "smuggled", heart_wav(5.0), metadata)
+    main_module.analyze_recording(finalized_event(blob))
+    rec = get_recording(db, "c2", "smuggled")
+    assert rec.status == RecordingStatus.REJECTED
+    assert rec.error is not None and rec.error.code == code
+
+
+def test_object_in_a_clinic_that_does_not_exist_is_rejected(  # type: ignore[no-untyped-def]
+    db: firestore.Client, bucket: storage.Bucket, main_module
+) -> None:
+    blob = upload(bucket, "nowhere", "r1", heart_wav(5.0), object_metadata())
+    main_module.analyze_recording(finalized_event(blob))
+    rec = get_recording(db, "nowhere", "r1")
+    assert rec.status == RecordingStatus.REJECTED
+    assert rec.error is not None and rec.error.code == "not_a_member"
+
+
+@pytest.mark.parametrize("name", ["__r__", "__name__"])
+def test_reserved_ids_in_the_object_name_are_ignored(  # type: ignore[no-untyped-def]
+    db: firestore.Client, bucket: storage.Bucket, main_module, name: str
+) -> None:
+    blob = upload(bucket, "c1", name, heart_wav(5.0), object_metadata())
+    main_module.analyze_recording(finalized_event(blob))  # must not raise
+    assert (
+        process_object(StoredObject(BUCKET, blob.name, int(blob.generation), int(blob.size)))
+        == "ignored"
+    )
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [{"status": "bogus"}, {"createdAt": "yesterday"}, {"storagePath": None}, {"attempts": "x"}],
+    ids=["status", "createdAt", "storagePath", "attempts"],
+)
+def test_malformed_document_ends_rejected_not_stuck(  # type: ignore[no-untyped-def]
+    db: firestore.Client, bucket: storage.Bucket, main_module, damage: dict[str, object]
+) -> None:
+    seed_recording(db, "c1", "broken")
+    ref = db.collection("clinics").document("c1").collection("recordings").document("broken")
+    ref.update(damage)
+    blob = upload(bucket, "c1", "broken", heart_wav(5.0), object_metadata())
+    main_module.analyze_recording(finalized_event(blob))  # must not raise
+    stored = ref.get().to_dict()
+    assert stored["status"] == "rejected"
+    assert stored["error"]["code"] == "invalid_document"
+    # the sweeper leaves it alone: a final status
+    from backend.sweeper import sweep
+
+    assert ref.path not in sweep().outcomes
+
+
+def test_stalled_runs_are_bounded_like_failed_ones(
+    db: firestore.Client, bucket: storage.Bucket
+) -> None:
+    from backend.settings import get_settings
+    from backend.sweeper import sweep
+
+    seed_recording(db, "c1", "stuck")
+    blob = upload(bucket, "c1", "stuck", heart_wav(5.0), object_metadata())
+    ref = db.collection("clinics").document("c1").collection("recordings").document("stuck")
+    ref.update(
+        {
+            "status": "analyzing",
+            "generation": str(blob.generation),
+            "leaseToken": "dead-run",
+            "leaseUntil": datetime.now(UTC) - timedelta(minutes=1),
+            "attempts": get_settings().sweep_max_attempts,
+        }
+    )
+    assert sweep().outcomes == {ref.path: "stalled"}
+    rec = get_recording(db, "c1", "stuck")
+    assert rec.status == RecordingStatus.FAILED and rec.next_attempt_at is None
+    assert rec.error is not None and rec.error.code == "stalled"
+    assert sweep().outcomes == {}
+
+
+def test_sweeper_finds_a_lost_event(db: firestore.Client, bucket: storage.Bucket) -> None:
+    from backend.settings import get_settings
+    from backend.sweeper import sweep
+
+    seed_recording(db, "c1", "lost")
+    seed_recording(db, "c1", "never-uploaded")
+    upload(bucket, "c1", "lost", heart_wav(6.0, 70.0), object_metadata())  # no event delivered
+    lost = db.collection("clinics").document("c1").collection("recordings").document("lost")
+    assert sweep().outcomes == {}, "within the grace period nothing is touched"
+    later = datetime.now(UTC) + timedelta(seconds=get_settings().sweep_lost_event_grace_s + 60)
+    assert sweep(now=later).outcomes == {lost.path: "analyzed"}
+    assert get_recording(db, "c1", "lost").status == RecordingStatus.ANALYZED
+    assert get_recording(db, "c1", "never-uploaded").status == RecordingStatus.AWAITING_UPLOAD
+
+
+def test_sweeper_rejects_a_malformed_failed_document(
+    db: firestore.Client, bucket: storage.Bucket
+) -> None:
+    from backend.sweeper import sweep
+
+    seed_recording(db, "c1", "mangled")
+    blob = upload(bucket, "c1", "mangled", heart_wav(5.0), object_metadata())
+    ref = db.collection("clinics").document("c1").collection("recordings").document("mangled")
+    ref.update(
+        {
+            "status": "failed",
+            "generation": str(blob.generation),
+            "nextAttemptAt": datetime.now(UTC) - timedelta(minutes=1),
+            "attempts": "many",  # does not validate
+        }
+    )
+    assert sweep().outcomes == {ref.path: "invalid_document"}
+    stored = ref.get().to_dict()
+    assert stored["status"] == "rejected" and stored["error"]["code"] == "invalid_document"
     assert sweep().outcomes == {}
