@@ -60,6 +60,7 @@ beforeEach(async () => {
     await setDoc(doc(fs, "clinics/c1/members/u-admin2"), { role: "admin" });
     await setDoc(doc(fs, "clinics/c1/members/u-clin"), { role: "clinician" });
     await setDoc(doc(fs, "clinics/c1/members/u-upl"), { role: "uploader" });
+    await setDoc(doc(fs, "clinics/c1/members/u-clin2"), { role: "clinician", addedBy: "u-admin2" });
     await setDoc(doc(fs, "clinics/c2/members/u-other"), { role: "admin" });
     await setDoc(doc(fs, "clinics/c1/patients/p1"), { label: "Bed 4" });
     await setDoc(doc(fs, "clinics/c2/patients/p9"), { label: "Cot 1" });
@@ -140,6 +141,10 @@ describe("members are managed by admins", () => {
   test("admin may not forge addedBy", () =>
     denied(setDoc(doc(db("admin"), "clinics/c1/members/u-new"), { role: "clinician", addedBy: "u-clin" })));
   test("admin may change a role", () => allowed(updateDoc(doc(db("admin"), "clinics/c1/members/u-upl"), { role: "clinician" })));
+  test("admin may change a member another admin added", () =>
+    allowed(updateDoc(doc(db("admin"), "clinics/c1/members/u-clin2"), { role: "uploader" })));
+  test("admin may not rewrite who added a member", () =>
+    denied(updateDoc(doc(db("admin"), "clinics/c1/members/u-clin2"), { addedBy: "u-clin" })));
   test("admin may remove another member", () => allowed(deleteDoc(doc(db("admin"), "clinics/c1/members/u-upl"))));
   test("admin may not remove itself", () => denied(deleteDoc(doc(db("admin"), "clinics/c1/members/u-admin"))));
   test("admin may not demote itself", () => denied(updateDoc(doc(db("admin"), "clinics/c1/members/u-admin"), { role: "uploader" })));
