@@ -49,7 +49,7 @@ def sweep_recordings(event: scheduler_fn.ScheduledEvent) -> None:
     cpu=1,
     timeout_sec=300,
 )
-def reanalyze_recording_task(req: tasks_fn.CallableRequest[Any]) -> None:
+def reanalysis(req: tasks_fn.CallableRequest[Any]) -> None:
     """One queued re-analysis (bulk re-analysis enqueues one task per recording)."""
     from backend.reanalysis import reanalyze_from_task
 

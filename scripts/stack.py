@@ -142,9 +142,7 @@ class LocalStack(StartStop):
 
     def _start_functions(self) -> None:
         process_env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
-        self.tasks = FunctionServer(
-            "reanalyze_recording_task", "http", process_env, self.log_dir
-        ).start()
+        self.tasks = FunctionServer("reanalysis", "http", process_env, self.log_dir).start()
         process_env["STETH_LOCAL_TASKS_URL"] = self.tasks.url
         self.analyzer = FunctionServer(
             "analyze_recording", "cloudevent", process_env, self.log_dir

@@ -2,7 +2,7 @@
 
 A re-analysis writes a new analysis document (`analyses/<version>-<n>`), never over an old one.
 Bulk re-analysis (e.g. after an algorithm update) enqueues one task per recording on the
-`reanalyze_recording_task` queue function; locally, where there is no Cloud Tasks, the tasks are
+`reanalysis` queue function; locally, where there is no Cloud Tasks, the tasks are
 POSTed to that same function served by functions-framework (`STETH_LOCAL_TASKS_URL`).
 """
 

@@ -63,7 +63,7 @@ class Settings(BaseModel):
     sweep_lost_event_grace_s: float = 600.0
 
     #: Cloud Tasks queue function that re-analyses one recording (bulk re-analysis).
-    reanalyze_task_function: str = "reanalyze_recording_task"
+    reanalyze_task_function: str = "reanalysis"
     #: Local stack only: where that function is served, as there is no Cloud Tasks locally.
     local_tasks_url: str | None = None
 

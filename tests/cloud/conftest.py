@@ -71,7 +71,7 @@ def world(emulators: Emulators, tmp_path_factory: pytest.TempPathFactory) -> Ite
             analyzed[clinic] = recording
     # bulk re-analysis goes through the task-queue function, served the way the platform serves it
     tasks = FunctionServer(
-        "reanalyze_recording_task", "http", dict(os.environ), tmp_path_factory.mktemp("tasks")
+        "reanalysis", "http", dict(os.environ), tmp_path_factory.mktemp("tasks")
     ).start()
     try:
         with patched_env(STETH_LOCAL_TASKS_URL=tasks.url):

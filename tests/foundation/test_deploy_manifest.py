@@ -65,7 +65,7 @@ def test_functions_and_triggers(manifest: dict[str, Any]) -> None:
         "analyze_recording",
         "api",
         "sweep_recordings",
-        "reanalyze_recording_task",
+        "reanalysis",
     }
     assert endpoints["analyze_recording"]["eventTrigger"] == {
         "eventType": "google.cloud.storage.object.v1.finalized",
@@ -74,9 +74,22 @@ def test_functions_and_triggers(manifest: dict[str, Any]) -> None:
     }
     assert endpoints["api"]["httpsTrigger"] == {}
     assert endpoints["sweep_recordings"]["scheduleTrigger"]["schedule"] == "every 5 minutes"
-    assert (
-        endpoints["reanalyze_recording_task"]["taskQueueTrigger"]["retryConfig"]["maxAttempts"] == 5
-    )
+    assert endpoints["reanalysis"]["taskQueueTrigger"]["retryConfig"]["maxAttempts"] == 5
+
+
+def test_task_queue_ids_are_valid_cloud_tasks_queue_ids(manifest: dict[str, Any]) -> None:
+    """Cloud Tasks names a task function's queue after the function; a queue id may hold only
+    letters, digits and hyphens (1-100 characters), so `reanalyze_recording_task` could never be
+    deployed. The backend enqueues on the name in its settings: the two must agree."""
+    import re
+
+    from backend.settings import Settings
+
+    queues = [k for k, v in manifest["endpoints"].items() if "taskQueueTrigger" in v]
+    assert queues, "the manifest has a task-queue function"
+    for queue in queues:
+        assert re.fullmatch(r"[A-Za-z0-9-]{1,100}", queue), queue
+    assert Settings().reanalyze_task_function in queues
     assert {p["name"] for p in manifest["params"]} == {"RECORDINGS_BUCKET", "FUNCTIONS_REGION"}
     region = next(p for p in manifest["params"] if p["name"] == "FUNCTIONS_REGION")
     assert region["default"] == "europe-west1"
@@ -88,7 +101,7 @@ def test_functions_and_triggers(manifest: dict[str, Any]) -> None:
         ("analyze_recording", 1024, 300, 1),
         ("api", 1024, 120, 40),
         ("sweep_recordings", 1024, 540, None),
-        ("reanalyze_recording_task", 1024, 300, None),
+        ("reanalysis", 1024, 300, None),
     ],
 )
 def test_region_memory_timeout_concurrency(
