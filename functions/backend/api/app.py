@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from backend.api.docs import install_docs
 from backend.api.limits import BodySizeLimit
 from backend.api.problems import install_problem_handlers
 from backend.api.routes import members, outputs, patients, recordings
@@ -23,10 +24,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         summary="Upload slots, recordings, re-analysis, reports and FHIR: heart and lung sounds.",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # served from local assets by install_docs
         redoc_url=None,
     )
     install_problem_handlers(app)
+    install_docs(app, API_PREFIX)
     for module in (recordings, outputs, patients, members):
         app.include_router(module.router, prefix=API_PREFIX)
 
