@@ -1,13 +1,16 @@
 """`steth-upload` / `python -m edge_uploader`: record, queue and upload auscultations.
 
 Exit codes: 0 done, 1 some recordings failed permanently, 2 usage, 3 not signed in,
-4 offline or server unavailable (everything is kept and retried on the next sync).
+4 offline or server unavailable (everything is kept and retried on the next sync), 5 the outbox
+cannot be used (its folder is not writable; the message says what to do).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -36,10 +39,10 @@ from edge_uploader.capture import (
     simulated,
 )
 from edge_uploader.config import UploaderConfig
-from edge_uploader.outbox import Item, Outbox, State
+from edge_uploader.outbox import Item, Outbox, OutboxError, State
 from edge_uploader.uploader import SyncReport, Uploader
 
-EXIT_FAILED, EXIT_AUTH, EXIT_OFFLINE = 1, 3, 4
+EXIT_FAILED, EXIT_AUTH, EXIT_OFFLINE, EXIT_OUTBOX = 1, 3, 4, 5
 app = typer.Typer(help="Record heart and lung sounds and upload them safely.", no_args_is_help=True)
 console = Console()
 
@@ -55,6 +58,30 @@ Kind = Annotated[str, typer.Option(help="heart or lung")]
 
 def _config(api_url: str | None, clinic: str | None, outbox: Path | None) -> UploaderConfig:
     return UploaderConfig.from_env(api_url=api_url, clinic_id=clinic, outbox_dir=outbox)
+
+
+@contextlib.contextmanager
+def _open_outbox(config: UploaderConfig) -> Iterator[Outbox]:
+    """The outbox, with what opening it repaired said once; one clear line if it is unusable."""
+    try:
+        box = Outbox(config.outbox_dir)
+    except OutboxError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(EXIT_OUTBOX) from exc
+    found = box.reconciled
+    if found.journal_moved_to is not None:
+        console.print(
+            f"[yellow]the outbox journal was damaged; it was moved to {found.journal_moved_to} "
+            "and rebuilt from the recordings folder[/yellow]"
+        )
+    if found.requeued:
+        console.print(f"[yellow]queued again {len(found.requeued)} take(s) found in the outbox "
+                      f"folder: {', '.join(found.requeued)}[/yellow]")  # fmt: skip
+    for item_id in found.without_details:
+        console.print(f"[red]{item_id}: found without its details (patient, site, kind); "
+                      "see `status`[/red]")  # fmt: skip
+    with box:
+        yield box
 
 
 def _check_kind(kind: str) -> None:
@@ -130,14 +157,23 @@ def record(
             console.print(f"quality [{colour}]{verdict.score:.2f}[/{colour}]{reasons}")
         if good or accept or not typer.confirm("Quality is poor. Record again?", default=True):
             break
-    with Outbox(config.outbox_dir) as box:
-        item = box.add(
-            take.wav_bytes(),
-            patient_id=patient,
-            site=site,
-            kind=kind,
-            recorded_at=datetime.now(UTC),
-        )
+    recorded_at = datetime.now(UTC)
+    wav = take.wav_bytes()
+    with _open_outbox(config) as box:
+        try:
+            item = box.add(wav, patient_id=patient, site=site, kind=kind, recorded_at=recorded_at)
+        except OSError as exc:
+            kept = _keep_elsewhere(wav, recorded_at, config.outbox_dir)
+            console.print(f"[red]the outbox could not store the take ({exc.strerror}).[/red]")
+            if kept is None:
+                console.print("[red]no other folder could take it either; free some space and "
+                              "record again[/red]")  # fmt: skip
+            else:
+                console.print(
+                    f"the take is kept in [bold]{kept}[/bold]; free some space, then run: "
+                    f"steth-upload import {kept} --patient {patient} --site {site} --kind {kind}"
+                )
+            raise typer.Exit(EXIT_OUTBOX) from exc
         console.print(f"saved [bold]{item.id}[/bold] ({item.size_bytes} bytes) to the outbox")
         if upload:
             raise typer.Exit(_sync(config, box))
@@ -159,7 +195,7 @@ def import_files(
 
     _check_kind(kind)
     config = _config(api_url, clinic, outbox)
-    with Outbox(config.outbox_dir) as box:
+    with _open_outbox(config) as box:
         for path in files:
             try:
                 read_recording(path)
@@ -177,7 +213,7 @@ def import_files(
 def sync(api_url: ApiUrl = None, clinic: Clinic = None, outbox: OutboxDir = None) -> None:
     """Upload everything pending, once."""
     config = _config(api_url, clinic, outbox)
-    with Outbox(config.outbox_dir) as box:
+    with _open_outbox(config) as box:
         raise typer.Exit(_sync(config, box))
 
 
@@ -191,7 +227,7 @@ def watch(
     """Keep draining the outbox; back off while offline (Ctrl-C stops)."""
     config = _config(api_url, clinic, outbox)
     delay = interval_s
-    with Outbox(config.outbox_dir) as box:
+    with _open_outbox(config) as box:
         try:
             while True:
                 code = _sync(config, box, quiet=True)
@@ -205,7 +241,7 @@ def watch(
 def status(outbox: OutboxDir = None) -> None:
     """The outbox: every recording, its state and last error."""
     config = _config(None, None, outbox)
-    with Outbox(config.outbox_dir) as box:
+    with _open_outbox(config) as box:
         items = box.all()
     table = Table("id", "patient", "site", "kind", "state", "progress", "last error")
     for item in items:
@@ -219,6 +255,65 @@ def status(outbox: OutboxDir = None) -> None:
             item.last_error or "",
         )
     console.print(table if items else "the outbox is empty")
+
+
+FailedTakes = Annotated[list[str] | None, typer.Argument(help="failed takes (default: all)")]
+
+
+@app.command()
+def retry(item_ids: FailedTakes = None, outbox: OutboxDir = None) -> None:
+    """Queue failed takes again (after fixing what failed them); `sync` then uploads them."""
+    _on_failed_takes(outbox, item_ids, Outbox.retry, "queued again")
+
+
+@app.command()
+def discard(item_ids: FailedTakes = None, outbox: OutboxDir = None) -> None:
+    """Delete the audio of failed takes that will never be uploaded (the journal keeps a line)."""
+    _on_failed_takes(outbox, item_ids, Outbox.discard, "discarded")
+
+
+def _on_failed_takes(
+    outbox: Path | None,
+    item_ids: list[str] | None,
+    action: Callable[[Outbox, str], Item],
+    done: str,
+) -> None:
+    config = _config(None, None, outbox)
+    code = 0
+    with _open_outbox(config) as box:
+        chosen = item_ids or [i.id for i in box.all() if i.state == State.FAILED]
+        if not chosen:
+            console.print("no failed takes")
+        for item_id in chosen:
+            try:
+                action(box, item_id)
+                console.print(f"{done} {item_id}")
+            except KeyError:
+                console.print(f"[red]{item_id}: no such take[/red]")
+                code = EXIT_FAILED
+            except OutboxError as exc:
+                console.print(f"[red]{exc}[/red]")
+                code = EXIT_FAILED
+    raise typer.Exit(code)
+
+
+def _keep_elsewhere(wav: bytes, recorded_at: datetime, outbox_dir: Path) -> Path | None:
+    """Write a take the outbox could not store to the first folder that takes it."""
+    import tempfile
+
+    name = f"take-{recorded_at:%Y%m%dT%H%M%S}.wav"
+    for folder in (Path.home(), Path(tempfile.gettempdir()), Path.cwd()):
+        if folder.resolve() == outbox_dir.resolve():
+            continue
+        target = folder / name
+        try:
+            target.write_bytes(wav)
+        except OSError:
+            with contextlib.suppress(OSError):
+                target.unlink()
+            continue
+        return target
+    return None
 
 
 def _capture(

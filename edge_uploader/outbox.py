@@ -1,18 +1,25 @@
 """The durable outbox: WAV files plus an SQLite (WAL) journal of where each one is.
 
-A take is written atomically (temp file, fsync, rename, fsync of the directory) before it is
-journaled, so after a crash a journaled recording always has its complete file. States:
+A take is written atomically (temp file, fsync, rename, fsync of the directory), with a JSON
+sidecar holding its details, before it is journaled, so after a crash a journaled recording always
+has its complete file, and a file the journal does not know (a crash or a full disk between the
+two writes, a deleted or damaged journal) is found and queued again when the outbox is opened
+(`reconcile`). A damaged journal is moved aside and rebuilt from the folder: nothing is lost, and
+uploads are idempotent on the item id, so a re-queued take that had already gone is not doubled.
+States:
 
     queued -> slot_requested -> uploading -> verified -> done
-                                      \\-> failed (permanent; kept on disk, shown in `status`)
+                                      \\-> failed (kept on disk, shown in `status`;
+                                                   `retry` queues it again, `discard` drops it)
 
 The local file is deleted only in `done`, which an item reaches after its upload was verified
-(stored CRC32C = local CRC32C) and the retention period has passed.
+(stored CRC32C = local CRC32C) and the retention period has passed, or on `discard`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import uuid
@@ -81,18 +88,88 @@ class Item:
     verified_at: datetime | None
 
 
+class OutboxError(Exception):
+    """The outbox cannot be used (a sentence for the user)."""
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """What opening the outbox found and repaired."""
+
+    requeued: list[str]  # takes found in the folder, queued again from their sidecars
+    without_details: list[str]  # takes found without details: failed, to be fixed or discarded
+    journal_moved_to: Path | None  # a damaged journal, kept for inspection
+
+
 class Outbox:
     """Recordings waiting to reach the cloud, in `directory`."""
+
+    JOURNAL = "outbox.sqlite3"
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.files = directory / "recordings"
-        self.files.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._db = sqlite3.connect(directory / "outbox.sqlite3", isolation_level=None, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        try:
+            self.files.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise OutboxError(f"cannot use the outbox folder {directory}: {exc.strerror}") from exc
+        moved = None
+        try:
+            self._db = self._open_journal()
+        except sqlite3.DatabaseError:
+            moved = self._move_damaged_journal()
+            self._db = self._open_journal()
+        self.reconciled = self.reconcile(journal_moved_to=moved)
+
+    def _open_journal(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.directory / self.JOURNAL, isolation_level=None, timeout=30)
+        try:
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(SCHEMA)
+            db.execute("SELECT count(*) FROM items").fetchone()
+            if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("quick_check failed")
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    def _move_damaged_journal(self) -> Path:
+        stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%S}"
+        target = self.directory / f"{self.JOURNAL}.damaged-{stamp}"
+        for suffix in ("", "-wal", "-shm"):
+            source = self.directory / f"{self.JOURNAL}{suffix}"
+            if source.exists():
+                source.replace(target.with_name(target.name + suffix))
+        return target
+
+    def reconcile(self, journal_moved_to: Path | None = None) -> Reconciled:
+        """Queue every take in the folder that the journal does not know; drop half-written
+        temp files (a take is complete only once renamed into place)."""
+        known = {row["file"] for row in self._db.execute("SELECT file FROM items")}
+        requeued: list[str] = []
+        without_details: list[str] = []
+        for temp in self.files.glob("*.tmp-*"):
+            with contextlib.suppress(OSError):
+                temp.unlink()
+        for wav in sorted(self.files.glob("*.wav")):
+            if wav.name in known:
+                continue
+            details = _read_sidecar(wav.with_suffix(".json"))
+            data = wav.read_bytes()
+            state, error = State.QUEUED, None
+            if details is None:
+                state = State.FAILED
+                error = (
+                    "found in the outbox without its patient, site and kind; "
+                    "import it again with those details, or discard it"
+                )
+                details = {"patient_id": "", "site": "", "kind": "", "recorded_at": _now()}
+            self._insert(wav.stem, wav.name, data, details, state, error)
+            (requeued if state == State.QUEUED else without_details).append(wav.stem)
+        return Reconciled(requeued, without_details, journal_moved_to)
 
     def close(self) -> None:
         self._db.close()
@@ -106,29 +183,77 @@ class Outbox:
         kind: str,
         recorded_at: datetime | None = None,
     ) -> Item:
-        """Store a take durably and queue it."""
+        """Store a take durably and queue it. Raises OSError (e.g. ENOSPC) if it cannot be
+        written; a take whose file was written but not journaled is found by `reconcile`."""
         item_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
         final = self.files / f"{item_id}.wav"
-        _write_atomically(final, wav)
+        details = {
+            "patient_id": patient_id,
+            "site": site,
+            "kind": kind,
+            "recorded_at": (recorded_at or datetime.now(UTC)).isoformat(),
+        }
+        _write_atomically(final.with_suffix(".json"), json.dumps(details).encode())
+        try:
+            _write_atomically(final, wav)
+        except OSError:
+            with contextlib.suppress(OSError):
+                final.with_suffix(".json").unlink()
+            raise
+        self._insert(item_id, final.name, wav, details, State.QUEUED, None)
+        return self.get(item_id)
+
+    def _insert(
+        self,
+        item_id: str,
+        file_name: str,
+        wav: bytes,
+        details: dict[str, str],
+        state: State,
+        error: str | None,
+    ) -> None:
         now = _now()
         self._db.execute(
             "INSERT INTO items (id, file, size_bytes, crc32c, patient_id, site, kind, recorded_at,"
-            " state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " state, last_error, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 item_id,
-                final.name,
+                file_name,
                 len(wav),
                 crc32c_base64(wav),
-                patient_id,
-                site,
-                kind,
-                (recorded_at or datetime.now(UTC)).isoformat(),
-                State.QUEUED.value,
+                details["patient_id"],
+                details["site"],
+                details["kind"],
+                details["recorded_at"],
+                state.value,
+                error,
                 now,
                 now,
             ),
         )
-        return self.get(item_id)
+
+    def retry(self, item_id: str) -> Item:
+        """Queue a failed item again (after the cause was fixed); its upload starts afresh."""
+        item = self.get(item_id)
+        if item.state != State.FAILED:
+            raise OutboxError(f"{item_id} is {item.state.value}, not failed: nothing to retry")
+        if not item.patient_id or not item.site or not item.kind:
+            raise OutboxError(f"{item_id} has no patient, site or kind: import it again instead")
+        return self.update(
+            item_id, state=State.QUEUED, attempts=0, last_error=None, upload_url=None,
+            offset_bytes=0, inflight_offset=None,
+        )  # fmt: skip
+
+    def discard(self, item_id: str) -> Item:
+        """Drop a failed item: its audio and sidecar are deleted, the journal keeps the record."""
+        item = self.get(item_id)
+        if item.state != State.FAILED:
+            raise OutboxError(f"{item_id} is {item.state.value}: only failed takes are discarded")
+        for path in (item.file, item.file.with_suffix(".json")):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        return self.update(item_id, state=State.DONE, last_error="discarded by the user")
 
     def get(self, item_id: str) -> Item:
         row = self._db.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone()
@@ -170,8 +295,9 @@ class Outbox:
         done = []
         for row in rows:
             item = self._item(row)
-            with contextlib.suppress(FileNotFoundError):
-                item.file.unlink()
+            for path in (item.file, item.file.with_suffix(".json")):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
             done.append(self.update(item.id, state=State.DONE))
         return done
 
@@ -205,6 +331,18 @@ class Outbox:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def _read_sidecar(path: Path) -> dict[str, str] | None:
+    """A take's details, or None if the sidecar is missing or unreadable."""
+    try:
+        details = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    keys = ("patient_id", "site", "kind", "recorded_at")
+    if not isinstance(details, dict) or not all(isinstance(details.get(k), str) for k in keys):
+        return None
+    return {k: details[k] for k in keys}
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -26,6 +26,9 @@ MAX_BODY = 4096
 _PREFIX = struct.Struct("<BH")  # type, length
 _HEADER_BODY = struct.Struct("<IBB")  # rate, bits, channels
 _SEQUENCE = struct.Struct("<I")
+#: Silence filled for one gap is capped at this much audio: a jump of the 32-bit sequence number
+#: by billions (a device reset, a repeated frame read as a huge gap) must not allocate terabytes.
+MAX_GAP_S = 2.0
 
 
 class ByteSource(Protocol):
@@ -56,6 +59,7 @@ class Capture:
     frames_received: int = 0
     frames_dropped: int = 0
     frames_corrupted: int = 0
+    frames_repeated: int = 0  # sequence numbers seen before (or late): dropped
     problems: list[str] = field(default_factory=list)
 
 
@@ -161,9 +165,16 @@ def read_capture(source: ByteSource, max_seconds: float | None = None) -> Captur
             audio = from_pcm(body[_SEQUENCE.size :], capture.format)
             if expected is not None and sequence != expected:
                 gap = (sequence - expected) & 0xFFFFFFFF
+                if gap >= 1 << 31:  # behind the stream: a repeated or late frame
+                    capture.frames_repeated += 1
+                    continue
                 capture.frames_dropped += gap
-                chunks.append(np.zeros((gap * len(audio), capture.format.channels), np.float32))
-                capture.problems.append(f"{gap} frame(s) lost before frame {sequence}")
+                cap = max(1, int(MAX_GAP_S * capture.format.sample_rate_hz / max(len(audio), 1)))
+                filled = min(gap, cap)
+                chunks.append(np.zeros((filled * len(audio), capture.format.channels), np.float32))
+                collected += filled * len(audio)
+                note = "" if filled == gap else f" (silence filled for {MAX_GAP_S:g} s only)"
+                capture.problems.append(f"{gap} frame(s) lost before frame {sequence}{note}")
             expected = (sequence + 1) & 0xFFFFFFFF
             capture.frames_received += 1
             chunks.append(audio)
@@ -175,6 +186,10 @@ def read_capture(source: ByteSource, max_seconds: float | None = None) -> Captur
     if capture is None:
         raise ProtocolError("no stream header received from the device")
     capture.frames_corrupted = pending.frames_corrupted
+    if capture.frames_repeated:
+        capture.problems.append(
+            f"{capture.frames_repeated} repeated or out-of-order frame(s) dropped"
+        )
     if capture.frames_corrupted:
         capture.problems.append(
             f"{capture.frames_corrupted} corrupted frame(s) discarded (CRC mismatch)"

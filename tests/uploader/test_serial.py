@@ -162,3 +162,32 @@ def test_record_command_with_serial_device(pty_device: tuple[str, int], tmp_path
 
     info = sf.info(item.file)
     assert info.samplerate == 4000 and abs(info.duration - 10.0) < 0.06
+
+
+def test_repeated_frame_is_dropped_not_read_as_a_huge_gap() -> None:
+    """A CRC-valid frame sent twice (same sequence number) once made the reader fill 2^32 - 1
+    frames of silence (1.56 TiB). It is dropped and reported; the audio stays aligned."""
+    import io
+
+    audio = samples(1.0)
+    frames = [
+        encode_audio(i, to_pcm(audio[i * SAMPLES_PER_FRAME : (i + 1) * SAMPLES_PER_FRAME], 16))
+        for i in range(len(audio) // SAMPLES_PER_FRAME)
+    ]
+    stream = encode_header(FORMAT) + b"".join(frames[:4]) + frames[3] + b"".join(frames[4:])
+    capture = read_capture(io.BytesIO(stream + encode_end()))
+    assert capture.frames_repeated == 1 and capture.frames_dropped == 0
+    assert any("repeated" in p for p in capture.problems)
+    np.testing.assert_allclose(capture.samples, audio, atol=1 / 2**15)
+
+
+def test_a_jump_in_the_sequence_fills_bounded_silence_and_says_so() -> None:
+    import io
+
+    audio = samples(1.0)
+    first = encode_audio(0, to_pcm(audio[:SAMPLES_PER_FRAME], 16))
+    jumped = encode_audio(2**31 - 5, to_pcm(audio[SAMPLES_PER_FRAME : 2 * SAMPLES_PER_FRAME], 16))
+    capture = read_capture(io.BytesIO(encode_header(FORMAT) + first + jumped + encode_end()))
+    assert capture.frames_dropped == 2**31 - 6
+    assert any("silence filled for" in p for p in capture.problems)
+    assert len(capture.samples) <= (2 * SAMPLES_PER_FRAME + 2 * FORMAT.sample_rate_hz)
