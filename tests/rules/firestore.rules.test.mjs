@@ -79,7 +79,7 @@ const READS = [
   ["clinics/c1", ["admin", "clinician", "uploader"]],
   ["clinics/c1/patients/p1", ["admin", "clinician"]],
   ["clinics/c1/recordings/r1", ["admin", "clinician", "uploader"]],
-  ["clinics/c1/recordings/r1/analyses/1.0.0", ["admin", "clinician", "uploader"]],
+  ["clinics/c1/recordings/r1/analyses/1.0.0", ["admin", "clinician"]],  // as the API's reports
   ["clinics/c1/members/u-clin", ["admin", "clinician"]],  // admins and the member themself
 ];
 
