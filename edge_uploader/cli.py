@@ -75,11 +75,14 @@ def _open_outbox(config: UploaderConfig) -> Iterator[Outbox]:
             "and rebuilt from the recordings folder[/yellow]"
         )
     if found.requeued:
-        console.print(f"[yellow]queued again {len(found.requeued)} take(s) found in the outbox "
-                      f"folder: {', '.join(found.requeued)}[/yellow]")  # fmt: skip
+        console.print(
+            f"[yellow]queued again {len(found.requeued)} take(s) found in the outbox "
+            f"folder: {', '.join(found.requeued)}[/yellow]"
+        )
     for item_id in found.without_details:
-        console.print(f"[red]{item_id}: found without its details (patient, site, kind); "
-                      "see `status`[/red]")  # fmt: skip
+        console.print(
+            f"[red]{item_id}: found without its details (patient, site, kind); see `status`[/red]"
+        )
     with box:
         yield box
 
@@ -166,8 +169,10 @@ def record(
             kept = _keep_elsewhere(wav, recorded_at, config.outbox_dir)
             console.print(f"[red]the outbox could not store the take ({exc.strerror}).[/red]")
             if kept is None:
-                console.print("[red]no other folder could take it either; free some space and "
-                              "record again[/red]")  # fmt: skip
+                console.print(
+                    "[red]no other folder could take it either; free some space and "
+                    "record again[/red]"
+                )
             else:
                 console.print(
                     f"the take is kept in [bold]{kept}[/bold]; free some space, then run: "

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from backend.documents import Analysis, Clinic, Member, Patient, Recording
+from backend.documents import Analysis, AuditEntry, Clinic, Member, Patient, Recording
 from scripts.emulators import REPO_ROOT
 from stethoscope.result import AnalysisResult
 
@@ -26,6 +26,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "patient": Patient,
     "recording": Recording,
     "analysis": Analysis,
+    "audit-entry": AuditEntry,
     "analysis-result": AnalysisResult,
 }
 

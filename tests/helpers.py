@@ -77,12 +77,17 @@ def finalized_event(blob: storage.Blob, **overrides: Any) -> CloudEvent:
 
 
 def seed_recording(
-    db: firestore.Client, clinic: str, recording: str, kind: str = "heart", site: str = "mitral"
+    db: firestore.Client,
+    clinic: str,
+    recording: str,
+    kind: str = "heart",
+    site: str = "mitral",
+    patient: str = "p1",
 ) -> Recording:
     """The awaiting_upload document the API creates before an upload."""
     now = datetime.now(UTC)
     doc = Recording(
-        patient_id="p1",
+        patient_id=patient,
         site=site,  # type: ignore[arg-type]
         kind=kind,  # type: ignore[arg-type]
         device_id="steth-01",

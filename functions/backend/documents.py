@@ -9,7 +9,7 @@ dict stored in Firestore.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -105,14 +105,76 @@ class Member(Document):
     added_by: str | None = None
 
 
-class Patient(Document):
-    """A pseudonymous patient: a label the clinic understands, never a name."""
+PatientStatus = Literal["active", "erasing", "erased"]
+MRN_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._/-]{0,63}$"
 
-    label: str = Field(min_length=1, max_length=64)
+
+def search_key(name: str) -> str:
+    """The form of a display name that name-prefix search compares (case and accents folded,
+    inner spaces collapsed): 'Ana  María' and 'ana maria' find the same patient."""
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return " ".join(folded.casefold().split())
+
+
+class PatientErasure(Document):
+    """What the erasure of a patient removed (kept on the tombstone as proof)."""
+
+    requested_at: datetime
+    requested_by: str
+    completed_at: datetime | None = None
+    recordings: int = 0
+    analyses: int = 0
+    objects: int = 0
+    exams: int = 0
+
+
+class Patient(Document):
+    """clinics/{clinicId}/patients/{patientId}: the fields a clinic finds a patient by.
+
+    `mrn` (medical record number) is unique per clinic (a reservation document under
+    `patientMrns/` enforces it in the same transaction). Erasure (GDPR art. 17) reduces the
+    document to a tombstone: status `erased`, who and when, and the counts removed.
+    """
+
+    mrn: str | None = Field(None, pattern=MRN_PATTERN, description="medical record number")
+    display_name: str | None = Field(None, min_length=1, max_length=200)
+    search_name: str | None = Field(None, description="display name folded for prefix search")
+    label: str | None = Field(None, min_length=1, max_length=64, description="pseudonymous label")
     birth_year: int | None = Field(None, ge=1900, le=2100)
+    birth_date: date | None = None
     sex: Literal["female", "male", "other", "unknown"] | None = None
+    status: PatientStatus = "active"
     created_at: datetime
     created_by: str
+    updated_at: datetime | None = None
+    updated_by: str | None = None
+    erasure: PatientErasure | None = None
+
+
+AuditAction = Literal[
+    "patient.create", "patient.update", "patient.read", "patient.search", "patient.history",
+    "patient.fhir", "patient.erase", "patient.erased",
+    "recording.create", "recording.read", "recording.list", "recording.object",
+    "recording.report", "recording.fhir", "recording.audio", "recording.reanalyze",
+    "clinic.reanalyze", "member.update", "member.delete", "audit.read",
+]  # fmt: skip
+
+
+class AuditEntry(Document):
+    """clinics/{clinicId}/audit/{entryId}: one API action on patient data or on the clinic,
+    written only by the backend (HIPAA §164.312(b) audit controls; GDPR art. 5(2))."""
+
+    at: datetime
+    uid: str
+    role: Role
+    action: AuditAction
+    target: str = Field(description="path of what was acted on, below the clinic")
+    patient_id: str | None = None
+    request_id: str
+    outcome: Literal["ok", "denied", "failed"] = "ok"
+    detail: str | None = None
 
 
 class RecordingError(Document):

@@ -46,6 +46,10 @@ def process_object(
     )
     if isinstance(claimed, Skip):
         log("skipped", message=f"skipped: {claimed.reason}", reason=claimed.reason, context=context)
+        if claimed.reason == "patient_erased":  # erasure is final: late uploads are deleted too
+            from backend.patients import delete_objects
+
+            delete_objects(obj.bucket, clinic_id, recording_id)
         return claimed.reason
     log("claimed", attempt=claimed.recording.attempts, context=context)
     if obj.size > settings.max_upload_bytes:
@@ -74,8 +78,12 @@ def _analyse(claimed: Claim, obj: StoredObject, settings: Settings, context: dic
     except gcloud_errors.NotFound:
         return _reject(claimed, "object_missing", "the uploaded object no longer exists", context)
     except (gcloud_errors.GoogleAPIError, OSError, TimeoutError) as exc:
-        log("storage_error", severity="WARNING", message=f"{type(exc).__name__}: {exc}",
-            context=context)  # fmt: skip
+        log(
+            "storage_error",
+            severity="WARNING",
+            message=f"{type(exc).__name__}: {exc}",
+            context=context,
+        )
         message = "The recording could not be read from storage; the analysis will be retried."
         return _fail(claimed, "storage_unavailable", message, settings, context)
     except Exception:

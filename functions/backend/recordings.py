@@ -90,6 +90,9 @@ def claim(
             current = Recording.model_validate(snapshot.to_dict())
         except ValidationError as exc:
             return _reject_invalid_document(transaction, ref, exc, now)
+        if _patient_erased(db, transaction, clinic_id, current.patient_id):
+            transaction.delete(ref)
+            return Skip("patient_erased")
         skip = _why_skip(current, obj.generation, redrive, now)
         if skip is not None:
             return skip
@@ -154,6 +157,21 @@ def _why_skip(current: Recording, generation: int, redrive: bool, now: datetime)
     return None
 
 
+def _patient_erased(
+    db: firestore.Client, transaction: firestore.Transaction, clinic_id: str, patient_id: str | None
+) -> bool:
+    """Whether the recording's patient is being (or was) erased: its uploads are not kept."""
+    from backend.documents import is_valid_id
+
+    if not patient_id or not is_valid_id(patient_id):
+        return False
+    patient = (
+        db.collection("clinics").document(clinic_id).collection("patients").document(patient_id)
+    )
+    snapshot = patient.get(transaction=transaction)
+    return bool(snapshot.exists and (snapshot.to_dict() or {}).get("status", "active") != "active")
+
+
 def _reject_invalid_document(
     transaction: firestore.Transaction,
     ref: firestore.DocumentReference,
@@ -203,6 +221,11 @@ def _claim_new(
             member.get(transaction=transaction),
             patient.get(transaction=transaction),
         )
+        if (
+            patient_snap.exists
+            and (patient_snap.to_dict() or {}).get("status", "active") != "active"
+        ):
+            return Skip("patient_erased")
         if not member_snap.exists:
             code = "not_a_member"
             problem = f"the uploader in the object's metadata is not a member of clinic {clinic_id}"

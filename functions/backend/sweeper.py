@@ -50,8 +50,20 @@ def sweep(settings: Settings | None = None, now: datetime | None = None) -> Swee
                 key = snapshot.reference.path
                 report.outcomes[key] = process_object(obj, redrive=True, settings=settings)
     _sweep_lost_events(recordings, settings, now, report)
+    _resume_erasures(db, settings, report)
     log("swept", count=len(report.outcomes))
     return report
+
+
+def _resume_erasures(db: Any, settings: Settings, report: SweepReport) -> None:
+    """Patients left `erasing` (a crash, or a request whose time budget ran out): go on."""
+    from backend import patients
+
+    for clinic_id, patient_id in patients.pending_erasures(db, settings.sweep_batch_size):
+        progress = patients.continue_erasure(db, settings.bucket, clinic_id, patient_id)
+        report.outcomes[f"clinics/{clinic_id}/patients/{patient_id}"] = progress.status
+        if progress.status == "erased":
+            patients.audit_completion(db, clinic_id, patient_id, progress.erasure)
 
 
 def _object_of(snapshot: Any, settings: Settings) -> StoredObject | None:

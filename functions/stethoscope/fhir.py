@@ -1,10 +1,12 @@
-"""FHIR R4 export of one analysed auscultation: a Bundle of Patient, Media and Observations.
+"""FHIR R4 export of analysed auscultations: Patient, Media, Observations and a DiagnosticReport.
 
 Heart rate (LOINC 8867-4) and respiratory rate (LOINC 9279-1) follow the vital-signs profile
 (UCUM "/min"); murmur, wheeze and crackles are exam findings coded in SNOMED CT with a boolean
 value (present / absent), left out when the analysis cannot tell. Observations are `preliminary`:
 they come from an algorithm and await a clinician. Every Observation is `derivedFrom` the Media
-resource that points to the audio, and carries the analysis version and quality in a note.
+resource that points to the audio, and carries the analysis version and quality in a note. A
+DiagnosticReport (LOINC 29545-1 "Physical findings") groups one recording's Observations and
+Media; a patient's export is the Patient plus one such report per analysed recording.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ SNOMED = "http://snomed.info/sct"
 UCUM = "http://unitsofmeasure.org"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 MEDIA_TYPE = "http://terminology.hl7.org/CodeSystem/media-type"
+IDENTIFIER_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0203"
 FINDINGS = {
     "murmur": ("88610006", "Heart murmur"),
     "wheeze": ("56018004", "Wheezing"),
@@ -41,11 +44,30 @@ class RecordingContext:
     size_bytes: int | None = None
     patient_sex: str | None = None
     patient_birth_year: int | None = None
+    patient_mrn: str | None = None
+    patient_name: str | None = None
     identifier_system: str = "urn:stethoscope"
 
 
+PHYSICAL_FINDINGS = ("29545-1", "Physical findings")
+
+
 def fhir_bundle(result: AnalysisResult, context: RecordingContext) -> dict[str, Any]:
-    """The Bundle (type `collection`) as plain JSON."""
+    """The Bundle (type `collection`) of one recording, as plain JSON."""
+    resources = recording_resources(result, context)
+    return {
+        "resourceType": "Bundle",
+        "id": f"{context.recording_id}-{result.version}",
+        "type": "collection",
+        "timestamp": context.recorded_at.isoformat(),
+        "entry": [
+            {"fullUrl": f"urn:uuid:{r['resourceType']}-{r['id']}", "resource": r} for r in resources
+        ],
+    }
+
+
+def recording_resources(result: AnalysisResult, context: RecordingContext) -> list[dict[str, Any]]:
+    """Patient, Media, the Observations and the DiagnosticReport that groups them."""
     patient_ref = f"Patient/{context.patient_id}"
     media_id = f"{context.recording_id}-audio"
     when = context.recorded_at.isoformat()
@@ -100,34 +122,79 @@ def fhir_bundle(result: AnalysisResult, context: RecordingContext) -> dict[str, 
         for name, present in (("wheeze", lung.wheeze_present), ("crackle", lung.crackle_present)):
             if present is not None:
                 resources.append(_finding(context, name, present, common))
-    return {
-        "resourceType": "Bundle",
-        "id": f"{context.recording_id}-{result.version}",
-        "type": "collection",
-        "timestamp": when,
-        "entry": [
-            {"fullUrl": f"urn:uuid:{r['resourceType']}-{r['id']}", "resource": r} for r in resources
-        ],
-    }
+    observations = [r for r in resources if r["resourceType"] == "Observation"]
+    resources.append(
+        {
+            "resourceType": "DiagnosticReport",
+            "id": f"{context.recording_id}-report",
+            "status": "preliminary",
+            "code": {
+                "coding": [
+                    {"system": LOINC, "code": PHYSICAL_FINDINGS[0], "display": PHYSICAL_FINDINGS[1]}
+                ],
+                "text": f"{result.kind.capitalize()} auscultation, {context.site}",
+            },
+            "subject": {"reference": patient_ref},
+            "effectiveDateTime": when,
+            "result": [{"reference": f"Observation/{o['id']}"} for o in observations],
+            "media": [{"link": {"reference": f"Media/{media_id}"}}],
+            "conclusion": note[0]["text"],
+        }
+    )
+    return resources
 
 
 def _patient(context: RecordingContext) -> dict[str, Any]:
-    patient: dict[str, Any] = {
-        "resourceType": "Patient",
-        "id": context.patient_id,
-        "identifier": [
+    return patient_resource(
+        context.clinic_id,
+        context.patient_id,
+        context.patient_sex,
+        context.patient_birth_year,
+        context.patient_mrn,
+        context.patient_name,
+        context.identifier_system,
+    )
+
+
+def patient_resource(
+    clinic_id: str,
+    patient_id: str,
+    sex: str | None = None,
+    birth_year: int | None = None,
+    mrn: str | None = None,
+    name: str | None = None,
+    identifier_system: str = "urn:stethoscope",
+) -> dict[str, Any]:
+    """The Patient: our id, the clinic's medical record number (identifier type MR), name."""
+    identifiers: list[dict[str, Any]] = [
+        {"system": f"{identifier_system}/{clinic_id}/patients", "value": patient_id}
+    ]
+    if mrn:
+        identifiers.append(
             {
-                "system": f"{context.identifier_system}/{context.clinic_id}/patients",
-                "value": context.patient_id,
+                "type": {
+                    "coding": [
+                        {
+                            "system": IDENTIFIER_TYPE,
+                            "code": "MR",
+                            "display": "Medical record number",
+                        }
+                    ]
+                },
+                "system": f"{identifier_system}/{clinic_id}/mrn",
+                "value": mrn,
             }
-        ],
-    }
-    if context.patient_sex:
-        patient["gender"] = {"female": "female", "male": "male", "other": "other"}.get(
-            context.patient_sex, "unknown"
         )
-    if context.patient_birth_year:
-        patient["birthDate"] = str(context.patient_birth_year)
+    patient: dict[str, Any] = {"resourceType": "Patient", "id": patient_id,
+                               "identifier": identifiers}  # fmt: skip
+    if name:
+        patient["name"] = [{"text": name}]
+    if sex:
+        patient["gender"] = {"female": "female", "male": "male", "other": "other"}.get(
+            sex, "unknown"
+        )
+    if birth_year:
+        patient["birthDate"] = str(birth_year)
     return patient
 
 

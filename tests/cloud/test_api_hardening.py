@@ -97,7 +97,9 @@ def test_report_of_a_deleted_object_is_410(world: World) -> None:
     db, bucket = firestore_client(), storage_client().bucket(BUCKET)
     seed_recording(db, "c1", "gone1")
     blob = upload(bucket, "c1", "gone1", heart_wav(6.0, 70.0), object_metadata())
-    obj = StoredObject(BUCKET, blob.name, int(blob.generation), int(blob.size), blob.metadata)
+    obj = StoredObject(
+        BUCKET, blob.name, int(blob.generation), int(blob.size), metadata=blob.metadata
+    )
     assert process_object(obj) == "analyzed"
     blob.delete()
     for fmt in ("png", "pdf"):

@@ -9,7 +9,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from backend.api.docs import install_docs
 from backend.api.limits import BodySizeLimit
 from backend.api.problems import install_problem_handlers
-from backend.api.routes import members, outputs, patients, recordings
+from backend.api.request_ids import RequestIdMiddleware
+from backend.api.routes import audit, members, outputs, patients, recordings
 from backend.api.schemas import Health
 from backend.settings import Settings, get_settings
 from stethoscope.version import ANALYSIS_VERSION
@@ -29,7 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     install_docs(app, API_PREFIX)
-    for module in (recordings, outputs, patients, members):
+    for module in (recordings, outputs, patients, members, audit):
         app.include_router(module.router, prefix=API_PREFIX)
 
     @app.get(f"{API_PREFIX}/healthz", response_model=Health, tags=["health"])
@@ -40,10 +41,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(settings.cors_origins),
-        allow_methods=["GET", "POST", "PUT", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", "Range"],
-        expose_headers=["Content-Range", "Accept-Ranges"],
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "Range", "X-Request-Id"],
+        expose_headers=["Content-Range", "Accept-Ranges", "X-Request-Id"],
         max_age=600,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
     return app

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
-from pydantic import AwareDatetime, Field, field_validator, model_validator
+from pydantic import AwareDatetime, ConfigDict, Field, field_validator, model_validator
 
 from backend.documents import (
+    MRN_PATTERN,
+    AuditEntry,
     Document,
     DocumentId,
     Kind,
     Member,
     Patient,
+    PatientErasure,
     Recording,
     RecordingStatus,
+    RecordingSummary,
     Role,
     Site,
     site_matches_kind,
@@ -84,13 +88,86 @@ class RecordingPage(Document):
 
 
 class PatientIn(Document):
-    label: str = Field(min_length=1, max_length=64, description="pseudonymous label, never a name")
+    """A new patient: a record number and/or a name (or, as before, a pseudonymous label)."""
+
+    mrn: str | None = Field(None, pattern=MRN_PATTERN, description="medical record number")
+    display_name: str | None = Field(None, min_length=1, max_length=200)
+    label: str | None = Field(None, min_length=1, max_length=64, description="pseudonymous label")
     birth_year: int | None = Field(None, ge=1900, le=2100)
+    birth_date: date | None = None
+    sex: Literal["female", "male", "other", "unknown"] | None = None
+
+    @model_validator(mode="after")
+    def _identifiable(self) -> PatientIn:
+        if not (self.mrn or self.display_name or self.label):
+            raise ValueError("give at least one of mrn, displayName, label")
+        if self.birth_date and self.birth_year and self.birth_date.year != self.birth_year:
+            raise ValueError("birthYear differs from the year of birthDate")
+        if self.birth_date and not date(1900, 1, 1) <= self.birth_date <= date.today():
+            raise ValueError("birthDate must lie between 1900-01-01 and today")
+        return self
+
+
+class PatientPatch(Document):
+    """Fields to change; those left out stay as they are, null clears a field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mrn: str | None = Field(None, pattern=MRN_PATTERN)
+    display_name: str | None = Field(None, min_length=1, max_length=200)
+    label: str | None = Field(None, min_length=1, max_length=64)
+    birth_year: int | None = Field(None, ge=1900, le=2100)
+    birth_date: date | None = None
     sex: Literal["female", "male", "other", "unknown"] | None = None
 
 
 class PatientOut(Patient):
     id: str
+
+
+class PatientPage(Document):
+    items: list[PatientOut]
+    next_page_token: str | None
+
+
+class HistoryEntry(Document):
+    """One recording in a patient's history, with the figures a trend chart plots."""
+
+    recording_id: str
+    recorded_at: datetime | None
+    kind: Kind | None
+    site: Site | None
+    status: RecordingStatus
+    analysis_version: str | None = None
+    summary: RecordingSummary | None = None
+
+
+class PatientHistory(Document):
+    patient: PatientOut
+    recordings: list[HistoryEntry]
+
+
+class ErasureRequest(Document):
+    """Erasure cannot be undone: the body must repeat the patient id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    confirm: str = Field(description="the patient id, repeated")
+
+
+class ErasureOut(Document):
+    patient_id: str
+    status: Literal["erasing", "erased"]
+    erasure: PatientErasure
+
+
+class AuditEntryOut(AuditEntry):
+    id: str
+
+
+class AuditPage(Document):
+    items: list[AuditEntryOut]
+    next_page_token: str | None
 
 
 class MemberIn(Document):

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 
+from backend import audit
 from backend.api.auth import ADMIN, ClinicAccess
 from backend.api.params import MemberUid
 from backend.api.problems import ApiError, Problem, not_found
@@ -35,6 +36,7 @@ def put_member(
         role=body.role, email=body.email, added_at=now_utc(), added_by=access.caller.uid
     )
     _members(access.clinic_id).document(uid).set(member.to_firestore())
+    audit.record(firestore_client(), access, "member.update", f"members/{uid}", detail=body.role)
     return MemberOut(uid=uid, **member.model_dump())
 
 
@@ -48,6 +50,7 @@ def delete_member(uid: MemberUid, access: Annotated[ClinicAccess, Depends(ADMIN)
     if Member.model_validate(snapshot.to_dict()).role == "admin":
         _require_another_admin(access.clinic_id, uid)
     ref.delete()
+    audit.record(firestore_client(), access, "member.delete", f"members/{uid}")
     return Response(status_code=204)
 
 

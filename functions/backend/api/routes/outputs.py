@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from backend import blobs
+from backend import audit, blobs
 from backend.api.auth import CLINICAL, ClinicAccess
 from backend.api.params import RecordingId
 from backend.api.problems import ApiError, Problem, not_found
 from backend.api.routes.recordings import load_recording
 from backend.api.schemas import RecordingOut
 from backend.clients import firestore_client
-from backend.documents import Analysis, Patient
+from backend.documents import Analysis, Patient, Recording
+from backend.patients import get_patient
 from backend.recordings import recording_ref
 from backend.settings import get_settings
+
+if TYPE_CHECKING:
+    from stethoscope.fhir import RecordingContext
 
 router = APIRouter(tags=["outputs"])
 PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -73,10 +77,28 @@ def _render(access: ClinicAccess, recording_id: str, fmt: str) -> bytes:
     detailed = type(detailed)(
         stored, detailed.samples, detailed.rate_hz, detailed.heart, detailed.lung
     )
-    title = (
-        f"{stored.kind.capitalize()} auscultation, {recording.site}, patient {recording.patient_id}"
+    db = firestore_client()
+    patient = get_patient(db, access.clinic_id, str(recording.patient_id))
+    who = _patient_title(patient) or f"patient {recording.patient_id}"
+    title = f"{stored.kind.capitalize()} auscultation, {recording.site}, {who}"
+    audit.record(
+        db,
+        access,
+        "recording.report",
+        f"recordings/{recording_id}/report.{fmt}",
+        patient_id=recording.patient_id,
     )
     return render_report(detailed, fmt, title=title)  # type: ignore[arg-type]
+
+
+def _patient_title(patient: Patient | None) -> str | None:
+    """How the report names the patient: name and record number, else the clinic's label."""
+    if patient is None:
+        return None
+    name = patient.display_name or patient.label
+    if name and patient.mrn:
+        return f"{name} (MRN {patient.mrn})"
+    return name or (f"MRN {patient.mrn}" if patient.mrn else None)
 
 
 @router.get(
@@ -115,26 +137,50 @@ async def report_pdf(
 def fhir_export(
     recording_id: RecordingId, access: Annotated[ClinicAccess, Depends(CLINICAL)]
 ) -> Response:
-    """A FHIR R4 Bundle: Patient, Media (the audio) and Observations (rates, findings)."""
+    """A FHIR R4 Bundle: Patient, Media (the audio), Observations (rates, findings) and the
+    DiagnosticReport that groups them."""
     import json
 
-    from stethoscope.fhir import RecordingContext, fhir_bundle
+    from stethoscope.fhir import fhir_bundle
     from stethoscope.result import AnalysisResult
 
     recording, analysis = _analysed(access, recording_id)
-    patient_snapshot = (
-        firestore_client()
-        .collection("clinics")
-        .document(access.clinic_id)
-        .collection("patients")
-        .document(str(recording.patient_id))
-        .get()
+    db = firestore_client()
+    patient = get_patient(db, access.clinic_id, str(recording.patient_id))
+    context = _fhir_context(access.clinic_id, recording_id, recording, patient)
+    bundle = fhir_bundle(AnalysisResult.model_validate(analysis.result), context)
+    audit.record(
+        db,
+        access,
+        "recording.fhir",
+        f"recordings/{recording_id}/fhir",
+        patient_id=recording.patient_id,
     )
-    patient = (
-        Patient.model_validate(patient_snapshot.to_dict()) if patient_snapshot.exists else None
-    )
-    context = RecordingContext(
-        clinic_id=access.clinic_id,
+    return Response(json.dumps(bundle), media_type="application/fhir+json")
+
+
+def recording_fhir_resources(
+    clinic_id: str, recording_id: str, recording: Recording, patient: Patient | None
+) -> list[dict[str, Any]]:
+    """One analysed recording's FHIR resources (for a patient's export)."""
+    from stethoscope.fhir import recording_resources
+    from stethoscope.result import AnalysisResult
+
+    ref = recording_ref(firestore_client(), clinic_id, recording_id)
+    snapshot = ref.collection("analyses").document(str(recording.analysis_id)).get()
+    if not snapshot.exists:
+        return []
+    result = AnalysisResult.model_validate(Analysis.model_validate(snapshot.to_dict()).result)
+    return recording_resources(result, _fhir_context(clinic_id, recording_id, recording, patient))
+
+
+def _fhir_context(
+    clinic_id: str, recording_id: str, recording: Recording, patient: Patient | None
+) -> RecordingContext:
+    from stethoscope.fhir import RecordingContext
+
+    return RecordingContext(
+        clinic_id=clinic_id,
         recording_id=recording_id,
         patient_id=str(recording.patient_id),
         recorded_at=recording.recorded_at or recording.created_at,
@@ -144,9 +190,9 @@ def fhir_export(
         size_bytes=recording.size_bytes,
         patient_sex=patient.sex if patient else None,
         patient_birth_year=patient.birth_year if patient else None,
+        patient_mrn=patient.mrn if patient else None,
+        patient_name=patient.display_name if patient else None,
     )
-    bundle = fhir_bundle(AnalysisResult.model_validate(analysis.result), context)
-    return Response(json.dumps(bundle), media_type="application/fhir+json")
 
 
 @router.get(
@@ -169,6 +215,14 @@ def audio(
     obj = blobs.stored_object(get_settings().bucket, recording.storage_path)
     if obj is None:
         raise not_found("audio")
+    audit.record(
+        firestore_client(),
+        access,
+        "recording.audio",
+        f"recordings/{recording_id}/audio",
+        patient_id=recording.patient_id,
+        detail=range_header,
+    )
     size = obj.size
     headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, no-store"}
     if range_header is None:

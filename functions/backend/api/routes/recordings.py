@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from backend import blobs
+from backend import audit, blobs
 from backend.api.auth import ADMIN, ANY_MEMBER, CLINICAL, ClinicAccess
+from backend.api.paging import decode_token, encode_token
 from backend.api.params import PatientIdQuery, RecordingId
 from backend.api.problems import ApiError, Problem, not_found
 from backend.api.schemas import (
@@ -22,7 +22,7 @@ from backend.api.schemas import (
     UploadSlotRequest,
 )
 from backend.clients import firestore_client
-from backend.documents import RecordingStatus, is_valid_id
+from backend.documents import RecordingStatus
 from backend.reanalysis import NotReanalysableError, enqueue_clinic_reanalysis, reanalyze
 from backend.recordings import recording_ref
 from backend.registration import RecordingRequest, RegistrationConflictError, register
@@ -82,6 +82,13 @@ def create_upload_slot(
             "Unknown patient",
             f"No patient {body.patient_id} in this clinic.",
         )
+    if (patient.to_dict() or {}).get("status", "active") != "active":
+        raise ApiError(
+            410,
+            "patient_erased",
+            "Patient erased",
+            f"Patient {body.patient_id}'s data was erased; nothing more is accepted.",
+        )
     request = RecordingRequest(
         clinic_id=access.clinic_id,
         client_recording_id=body.client_recording_id,
@@ -99,6 +106,13 @@ def create_upload_slot(
         raise ApiError(409, "conflict", "Client recording id reused", str(exc)) from exc
     if not registration.created:
         response.status_code = 200
+    audit.record(
+        firestore_client(),
+        access,
+        "recording.create",
+        f"recordings/{registration.recording_id}",
+        patient_id=body.patient_id,
+    )
     return UploadSlot(
         recording_id=registration.recording_id,
         status=registration.recording.status,
@@ -116,7 +130,15 @@ def get_recording(
     recording_id: RecordingId, access: Annotated[ClinicAccess, Depends(ANY_MEMBER)]
 ) -> RecordingOut:
     """One recording: status, summary, error."""
-    return load_recording(access.clinic_id, recording_id)
+    recording = load_recording(access.clinic_id, recording_id)
+    audit.record(
+        firestore_client(),
+        access,
+        "recording.read",
+        f"recordings/{recording_id}",
+        patient_id=recording.patient_id,
+    )
+    return recording
 
 
 @router.get(
@@ -132,6 +154,13 @@ def get_stored_object(
     obj = blobs.stored_object(get_settings().bucket, recording.storage_path)
     if obj is None:
         raise not_found("uploaded object")
+    audit.record(
+        firestore_client(),
+        access,
+        "recording.object",
+        f"recordings/{recording_id}/object",
+        patient_id=recording.patient_id,
+    )
     return StoredObjectOut(
         size_bytes=obj.size,
         crc32c=obj.crc32c or "",
@@ -165,7 +194,7 @@ def list_recordings(
         query = query.where(filter=FieldFilter("status", "==", status.value))
     query = query.order_by("createdAt", direction=firestore.Query.DESCENDING).limit(size + 1)
     if page_token:
-        last = collection.document(_decode_token(page_token)).get()
+        last = collection.document(decode_token(page_token)).get()
         if not last.exists:
             raise ApiError(
                 422, "invalid_page_token", "Invalid page token", "Start again without pageToken."
@@ -173,7 +202,15 @@ def list_recordings(
         query = query.start_after(last)
     snapshots = list(query.stream())
     items = [RecordingOut.model_validate({**s.to_dict(), "id": s.id}) for s in snapshots[:size]]
-    token = _encode_token(snapshots[size - 1].id) if len(snapshots) > size else None
+    token = encode_token(snapshots[size - 1].id) if len(snapshots) > size else None
+    audit.record(
+        firestore_client(),
+        access,
+        "recording.list",
+        "recordings",
+        patient_id=patient_id,
+        detail=f"{len(items)} listed",
+    )
     return RecordingPage(items=items, next_page_token=token)
 
 
@@ -193,6 +230,14 @@ async def reanalyze_recording(
     except NotReanalysableError as exc:
         raise ApiError(409, "not_reanalysable", "Cannot re-analyse yet", str(exc)) from exc
     recording = done.recording
+    await run_in_threadpool(
+        audit.record,
+        firestore_client(),
+        access,
+        "recording.reanalyze",
+        f"recordings/{recording_id}",
+        patient_id=recording.patient_id,
+    )
     return ReanalysisOut(
         recording_id=recording_id,
         outcome=done.outcome,
@@ -209,24 +254,13 @@ async def reanalyze_recording(
 )
 async def reanalyze_clinic(access: Annotated[ClinicAccess, Depends(ADMIN)]) -> BulkReanalysisOut:
     """Queue a re-analysis of every analysed or rejected recording of the clinic (Cloud Tasks)."""
-    return BulkReanalysisOut(
-        enqueued=await run_in_threadpool(enqueue_clinic_reanalysis, access.clinic_id)
+    enqueued = await run_in_threadpool(enqueue_clinic_reanalysis, access.clinic_id)
+    await run_in_threadpool(
+        audit.record,
+        firestore_client(),
+        access,
+        "clinic.reanalyze",
+        "recordings",
+        detail=f"{enqueued} enqueued",
     )
-
-
-def _encode_token(recording_id: str) -> str:
-    return base64.urlsafe_b64encode(recording_id.encode()).decode().rstrip("=")
-
-
-def _decode_token(token: str) -> str:
-    try:
-        value = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(
-            422, "invalid_page_token", "Invalid page token", "Start again without pageToken."
-        ) from exc
-    if not is_valid_id(value):
-        raise ApiError(
-            422, "invalid_page_token", "Invalid page token", "Start again without pageToken."
-        )
-    return value
+    return BulkReanalysisOut(enqueued=enqueued)
