@@ -16,25 +16,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-Kind = Literal["heart", "lung"]
-Role = Literal["admin", "clinician", "uploader"]
-HEART_SITES = ("aortic", "pulmonic", "tricuspid", "mitral")
-LUNG_SITES = tuple(  # noqa: RUF005 - a generated tuple plus one site reads best as a sum
-    f"{side}-{lr}-{level}"
-    for side in ("anterior", "posterior", "lateral")
-    for lr in ("left", "right")
-    for level in ("upper", "middle", "lower")
-) + ("trachea",)
-Site = Literal[
-    "aortic", "pulmonic", "tricuspid", "mitral", "trachea",
-    "anterior-left-upper", "anterior-left-middle", "anterior-left-lower",
-    "anterior-right-upper", "anterior-right-middle", "anterior-right-lower",
-    "posterior-left-upper", "posterior-left-middle", "posterior-left-lower",
-    "posterior-right-upper", "posterior-right-middle", "posterior-right-lower",
-    "lateral-left-upper", "lateral-left-middle", "lateral-left-lower",
-    "lateral-right-upper", "lateral-right-middle", "lateral-right-lower",
-]  # fmt: skip
+from stethoscope.sites import Kind, ProtocolName, Site
 
+Role = Literal["admin", "clinician", "uploader"]
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
@@ -53,11 +37,6 @@ def valid_id(value: str) -> str:
 
 
 DocumentId = Annotated[str, AfterValidator(valid_id)]
-
-
-def site_matches_kind(site: str, kind: str) -> bool:
-    """Heart recordings come from the four valve areas, lung ones from the chest or trachea."""
-    return site in (HEART_SITES if kind == "heart" else LUNG_SITES)
 
 
 class RecordingStatus(StrEnum):
@@ -159,6 +138,8 @@ AuditAction = Literal[
     "recording.create", "recording.read", "recording.list", "recording.object",
     "recording.report", "recording.fhir", "recording.audio", "recording.reanalyze",
     "clinic.reanalyze", "member.update", "member.delete", "audit.read",
+    "exam.create", "exam.read", "exam.list", "exam.complete", "exam.cancel", "exam.report",
+    "exam.fhir",
 ]  # fmt: skip
 
 
@@ -211,6 +192,7 @@ class Recording(Document):
     kind: Kind | None
     device_id: str | None
     client_recording_id: str | None = None
+    exam_id: str | None = Field(None, description="the exam this take belongs to, if any")
     recorded_at: datetime | None
     created_at: datetime
     created_by: str | None
@@ -235,6 +217,47 @@ class Recording(Document):
     lease_token: str | None = Field(None, description="which analysis run owns the lease")
     next_attempt_at: datetime | None = Field(None, description="when the sweeper retries a failure")
     reanalysis_requested: bool = False
+
+
+ExamStatus = Literal["open", "complete", "assessed", "cancelled"]
+ExamSiteStatus = Literal[
+    "pending", "awaiting_upload", "analyzing", "analyzed", "rejected", "failed", "skipped"
+]
+
+
+class ExamSite(Document):
+    """One site of an exam: the recording that covers it (the latest take) and where it is."""
+
+    recording_id: str | None = None
+    status: ExamSiteStatus = "pending"
+    usable: bool | None = Field(None, description="quality verdict of the analysed take")
+
+
+class Exam(Document):
+    """clinics/{clinicId}/exams/{examId}: one multi-site auscultation of a patient.
+
+    `open` while takes are recorded, `complete` once the person recording says it is done,
+    `assessed` once every recorded site has a final result (the assessment is recomputed, in a
+    transaction, whenever one of its recordings is analysed or re-analysed), or `cancelled`.
+    """
+
+    patient_id: str
+    kind: Kind
+    protocol: ProtocolName | Literal["custom"]
+    site_order: list[Site] = Field(description="the sites in recording order")
+    sites: dict[str, ExamSite] = Field(description="site name -> its recording and status")
+    status: ExamStatus = "open"
+    assessment: dict[str, Any] | None = Field(
+        None, description="stethoscope.assess_exam over the analysed sites (ExamAssessment)"
+    )
+    analysis_version: str | None = None
+    re_record: list[str] = Field(default_factory=list, description="sites to record again")
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    completed_at: datetime | None = None
+    completed_by: str | None = None
+    assessed_at: datetime | None = None
 
 
 class Analysis(Document):

@@ -14,7 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from backend.documents import DocumentId, Kind, Site, is_valid_id, site_matches_kind
+from backend.documents import DocumentId, is_valid_id
+from stethoscope.sites import Kind, Site, site_matches_kind
 
 RECORDING_PATH = re.compile(
     r"^recordings/(?P<clinic>[A-Za-z0-9_-]{1,128})/(?P<recording>[A-Za-z0-9_-]{1,128})\.wav$"

@@ -53,13 +53,37 @@ def process_object(
         return claimed.reason
     log("claimed", attempt=claimed.recording.attempts, context=context)
     if obj.size > settings.max_upload_bytes:
-        return _reject(
+        outcome = _reject(
             claimed,
             "too_large",
             f"{obj.size} bytes; the limit is {settings.max_upload_bytes}",
             context,
         )
-    return _analyse(claimed, obj, settings, context)
+    else:
+        outcome = _analyse(claimed, obj, settings, context)
+    if claimed.recording.exam_id:
+        _update_exam(clinic_id, claimed.recording.exam_id, context)
+    return outcome
+
+
+def _update_exam(clinic_id: str, exam_id: str, context: dict[str, str]) -> None:
+    """Recompute the assessment of the exam this take belongs to (a failure here is logged:
+    the recording's own outcome is already stored, and completing the exam reassesses it)."""
+    from backend.exams import reassess
+
+    try:
+        exam = reassess(firestore_client(), clinic_id, exam_id)
+    except Exception:
+        log(
+            "exam_error",
+            severity="ERROR",
+            traceback=traceback.format_exc(limit=8),
+            examId=exam_id,
+            context=context,
+        )
+        return
+    if exam is not None:
+        log("exam_assessed", examId=exam_id, status=exam.status, context=context)
 
 
 def _analyse(claimed: Claim, obj: StoredObject, settings: Settings, context: dict[str, str]) -> str:

@@ -43,6 +43,7 @@ class RecordingRequest:
     recorded_at: datetime
     size_bytes: int
     created_by: str
+    exam_id: str | None = None
 
 
 def recording_id_for(clinic_id: str, device_id: str, client_recording_id: str) -> str:
@@ -72,6 +73,7 @@ def register(request: RecordingRequest, settings: Settings) -> Registration:
             kind=request.kind,
             device_id=request.device_id,
             client_recording_id=request.client_recording_id,
+            exam_id=request.exam_id,
             recorded_at=request.recorded_at,
             created_at=now,
             created_by=request.created_by,
@@ -110,6 +112,7 @@ def register(request: RecordingRequest, settings: Settings) -> Registration:
             "recordedAt": request.recorded_at.isoformat(),
             "uploadedBy": request.created_by,
             "clientRecordingId": request.client_recording_id,
+            **({"examId": request.exam_id} if request.exam_id else {}),
         },
     )
     return Registration(

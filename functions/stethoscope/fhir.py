@@ -265,3 +265,100 @@ def _finding(
         "bodySite": {"text": context.site},
         **common,
     }
+
+
+def exam_bundle(
+    *,
+    clinic_id: str,
+    exam_id: str,
+    patient_id: str,
+    kind: str,
+    assessed_at: str,
+    assessment: dict[str, Any],
+    analysis_version: str | None,
+    patient_sex: str | None = None,
+    patient_birth_year: int | None = None,
+    patient_mrn: str | None = None,
+    patient_name: str | None = None,
+) -> dict[str, Any]:
+    """One exam as a Bundle: the Patient, an Observation per patient-level finding (murmur,
+    wheeze, crackle: present/absent, with the sites where heard; heart and respiratory rate) and
+    the DiagnosticReport that concludes it. Unknown findings are left out (no decision)."""
+    patient_ref = f"Patient/{patient_id}"
+    context = RecordingContext(
+        clinic_id=clinic_id,
+        recording_id=exam_id,
+        patient_id=patient_id,
+        recorded_at=datetime.fromisoformat(assessed_at),
+        site="exam",
+        device_id="-",
+        audio_url="-",
+    )
+    note = [{"text": f"Automated exam assessment {analysis_version or ''}; decision support, "
+                     "not a diagnosis"}]  # fmt: skip
+    common = {"status": "preliminary", "subject": {"reference": patient_ref},
+              "effectiveDateTime": assessed_at, "note": note}  # fmt: skip
+    observations: list[dict[str, Any]] = []
+    for name in ("murmur", "wheeze", "crackle"):
+        verdict = assessment.get(name)
+        if verdict in ("present", "absent"):
+            finding = _finding(context, name, verdict == "present", common)
+            sites = assessment.get(f"{name}_sites") or []
+            finding["bodySite"] = {"text": ", ".join(sites) if sites else "all sites examined"}
+            observations.append(finding)
+    for key, slug, loinc, display in (
+        ("heart_rate_bpm", "heart-rate", "8867-4", "Heart rate"),
+        ("respiratory_rate_bpm", "respiratory-rate", "9279-1", "Respiratory rate"),
+    ):
+        if assessment.get(key) is not None:
+            observations.append(
+                _rate(context, slug, loinc, display, float(assessment[key]), common)
+            )
+    report = {
+        "resourceType": "DiagnosticReport",
+        "id": f"{exam_id}-report",
+        "status": "preliminary",
+        "code": {
+            "coding": [
+                {"system": LOINC, "code": PHYSICAL_FINDINGS[0], "display": PHYSICAL_FINDINGS[1]}
+            ],
+            "text": f"{kind.capitalize()} auscultation exam",
+        },
+        "subject": {"reference": patient_ref},
+        "effectiveDateTime": assessed_at,
+        "result": [{"reference": f"Observation/{o['id']}"} for o in observations],
+        "conclusion": exam_conclusion(assessment),
+    }
+    patient = patient_resource(
+        clinic_id, patient_id, patient_sex, patient_birth_year, patient_mrn, patient_name
+    )
+    resources = [patient, *observations, report]
+    return {
+        "resourceType": "Bundle",
+        "id": f"{exam_id}-{analysis_version or 'exam'}".replace(",", "-"),
+        "type": "collection",
+        "timestamp": assessed_at,
+        "entry": [
+            {"fullUrl": f"urn:uuid:{r['resourceType']}-{r['id']}", "resource": r} for r in resources
+        ],
+    }
+
+
+def exam_conclusion(assessment: dict[str, Any]) -> str:
+    """The assessment in one sentence for a clinician."""
+    parts = []
+    for name in ("murmur", "wheeze", "crackle"):
+        verdict = assessment.get(name)
+        if verdict is None:
+            continue
+        sites = assessment.get(f"{name}_sites") or []
+        where = f" at {', '.join(sites)}" if verdict == "present" and sites else ""
+        parts.append(f"{name} {verdict}{where}")
+    if assessment.get("most_audible_site"):
+        parts.append(f"loudest at {assessment['most_audible_site']}")
+    for key, label in (("heart_rate_bpm", "heart rate"), ("respiratory_rate_bpm", "resp. rate")):
+        if assessment.get(key) is not None:
+            parts.append(f"{label} {float(assessment[key]):.0f}/min")
+    if assessment.get("rhythm"):
+        parts.append(f"rhythm {assessment['rhythm']}")
+    return "; ".join(parts) or "no finding could be made"

@@ -67,6 +67,7 @@ beforeEach(async () => {
     await setDoc(doc(fs, "clinics/c1/recordings/r1"), { patientId: "p1", status: "analyzed", createdBy: "u-upl" });
     await setDoc(doc(fs, "clinics/c1/recordings/r1/analyses/1.0.0"), { analysisVersion: "1.0.0" });
     await setDoc(doc(fs, "clinics/c2/recordings/r9"), { patientId: "p9", status: "analyzed" });
+    await setDoc(doc(fs, "clinics/c1/exams/x1"), { patientId: "p1", status: "assessed", assessment: { murmur: "absent" } });
     await setDoc(doc(fs, "clinics/c1/audit/e1"), { uid: "u-clin", action: "recording.audio", patientId: "p1" });
     await setDoc(doc(fs, "clinics/c1/patientMrns/4d52"), { patientId: "p1" });
   });
@@ -84,6 +85,7 @@ const READS = [
   ["clinics/c1/recordings/r1/analyses/1.0.0", ["admin", "clinician"]],  // as the API's reports
   ["clinics/c1/members/u-clin", ["admin", "clinician"]],  // admins and the member themself
   ["clinics/c1/audit/e1", ["admin"]],  // the audit trail: admins only
+  ["clinics/c1/exams/x1", ["admin", "clinician", "uploader"]],
   ["clinics/c1/patientMrns/4d52", []],  // record-number reservations: the backend's
 ];
 
@@ -132,6 +134,10 @@ describe("server-only fields and documents", () => {
     test(`${who} may not change an audit entry`, () =>
       denied(updateDoc(doc(db(who), "clinics/c1/audit/e1"), { uid: "someone-else" })));
     test(`${who} may not delete an audit entry`, () => denied(deleteDoc(doc(db(who), "clinics/c1/audit/e1"))));
+    test(`${who} may not write an exam's assessment`, () =>
+      denied(updateDoc(doc(db(who), "clinics/c1/exams/x1"), { assessment: { murmur: "present" } })));
+    test(`${who} may not create an exam directly`, () =>
+      denied(setDoc(doc(db(who), "clinics/c1/exams/x2"), { patientId: "p1", status: "open" })));
     test(`${who} may not reserve a record number`, () =>
       denied(setDoc(doc(db(who), "clinics/c1/patientMrns/41"), { patientId: "p2" })));
   }

@@ -10,7 +10,7 @@ from backend.api.docs import install_docs
 from backend.api.limits import BodySizeLimit
 from backend.api.problems import install_problem_handlers
 from backend.api.request_ids import RequestIdMiddleware
-from backend.api.routes import audit, members, outputs, patients, recordings
+from backend.api.routes import audit, exams, members, outputs, patients, recordings
 from backend.api.schemas import Health
 from backend.settings import Settings, get_settings
 from stethoscope.version import ANALYSIS_VERSION
@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     install_docs(app, API_PREFIX)
-    for module in (recordings, outputs, patients, members, audit):
+    for module in (recordings, outputs, patients, exams, members, audit):
         app.include_router(module.router, prefix=API_PREFIX)
 
     @app.get(f"{API_PREFIX}/healthz", response_model=Health, tags=["health"])

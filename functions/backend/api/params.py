@@ -15,6 +15,7 @@ ID_RULE = "1-128 characters of A-Z a-z 0-9 _ -, not __…__"
 ClinicId = Annotated[str, Path(description=ID_RULE), AfterValidator(valid_id)]
 RecordingId = Annotated[str, Path(description=ID_RULE), AfterValidator(valid_id)]
 PatientId = Annotated[str, Path(description=ID_RULE), AfterValidator(valid_id)]
+ExamId = Annotated[str, Path(description=ID_RULE), AfterValidator(valid_id)]
 MemberUid = Annotated[str, Path(description=ID_RULE), AfterValidator(valid_id)]
 PatientIdQuery = Annotated[
     str | None,

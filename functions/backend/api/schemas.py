@@ -12,7 +12,7 @@ from backend.documents import (
     AuditEntry,
     Document,
     DocumentId,
-    Kind,
+    Exam,
     Member,
     Patient,
     PatientErasure,
@@ -20,9 +20,8 @@ from backend.documents import (
     RecordingStatus,
     RecordingSummary,
     Role,
-    Site,
-    site_matches_kind,
 )
+from stethoscope.sites import Kind, ProtocolName, Site, site_matches_kind
 
 MIN_WAV_BYTES = 44  # a WAV header
 EARLIEST_RECORDING = datetime(1990, 1, 1, tzinfo=UTC)
@@ -41,6 +40,7 @@ class UploadSlotRequest(Document):
     crc32c: str | None = Field(
         None, alias="crc32c", pattern=r"^[A-Za-z0-9+/]{6}==$", description="base64, as GCS"
     )
+    exam_id: DocumentId | None = Field(None, description="the exam this take belongs to")
 
     @field_validator("recorded_at")
     @classmethod
@@ -167,6 +167,29 @@ class AuditEntryOut(AuditEntry):
 
 class AuditPage(Document):
     items: list[AuditEntryOut]
+    next_page_token: str | None
+
+
+class ExamIn(Document):
+    """A new exam: a standard protocol, or an explicit list of sites (all heart or all lung)."""
+
+    patient_id: DocumentId
+    protocol: ProtocolName | None = None
+    sites: list[Site] | None = Field(None, min_length=1, max_length=24)
+
+    @model_validator(mode="after")
+    def _one_plan(self) -> ExamIn:
+        if (self.protocol is None) == (self.sites is None):
+            raise ValueError("give either protocol or sites")
+        return self
+
+
+class ExamOut(Exam):
+    id: str
+
+
+class ExamPage(Document):
+    items: list[ExamOut]
     next_page_token: str | None
 
 

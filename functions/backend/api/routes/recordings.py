@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from backend import audit, blobs
+from backend import audit, blobs, exams
 from backend.api.auth import ADMIN, ANY_MEMBER, CLINICAL, ClinicAccess
 from backend.api.paging import decode_token, encode_token
 from backend.api.params import PatientIdQuery, RecordingId
@@ -99,11 +99,25 @@ def create_upload_slot(
         recorded_at=body.recorded_at,
         size_bytes=body.size_bytes,
         created_by=access.caller.uid,
+        exam_id=body.exam_id,
     )
+    db = firestore_client()
+    if body.exam_id is not None:
+        try:
+            exams.check_take(
+                exams.get_exam(db, access.clinic_id, body.exam_id),
+                body.patient_id,
+                body.site,
+                body.kind,
+            )
+        except exams.ExamError as exc:
+            raise ApiError(422, exc.code, "Take does not fit the exam", str(exc)) from exc
     try:
         registration = register(request, settings)
     except RegistrationConflictError as exc:
         raise ApiError(409, "conflict", "Client recording id reused", str(exc)) from exc
+    if body.exam_id is not None:
+        exams.attach(db, access.clinic_id, body.exam_id, body.site, registration.recording_id)
     if not registration.created:
         response.status_code = 200
     audit.record(

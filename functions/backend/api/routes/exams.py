@@ -1,0 +1,147 @@
+"""Exams: a patient's multi-site auscultation, created before its takes are uploaded, completed
+by the person recording, assessed in the cloud as its sites' analyses arrive."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from backend import audit, exams
+from backend.api.auth import ANY_MEMBER, CLINICAL, ClinicAccess
+from backend.api.paging import decode_token, encode_token
+from backend.api.params import ExamId, PatientIdQuery
+from backend.api.problems import ApiError, Problem, not_found
+from backend.api.schemas import ExamIn, ExamOut, ExamPage
+from backend.clients import firestore_client
+from backend.documents import AuditAction, Exam
+from backend.patients import get_patient
+from backend.settings import get_settings
+
+router = APIRouter(tags=["exams"])
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem} for code in (401, 403, 404, 409, 410, 422)
+}
+
+
+def _exam(access: ClinicAccess, exam_id: str) -> Exam:
+    exam = exams.get_exam(firestore_client(), access.clinic_id, exam_id)
+    if exam is None:
+        raise not_found("exam")
+    return exam
+
+
+@router.post(
+    "/clinics/{clinic_id}/exams", response_model=ExamOut, status_code=201, responses=PROBLEMS
+)
+def create_exam(body: ExamIn, access: Annotated[ClinicAccess, Depends(ANY_MEMBER)]) -> ExamOut:
+    """Open an exam of a patient: `protocol` heart-4, lung-6 or lung-12, or explicit `sites`."""
+    db = firestore_client()
+    patient = get_patient(db, access.clinic_id, body.patient_id)
+    if patient is None:
+        raise ApiError(422, "unknown_patient", "Unknown patient", "No such patient in this clinic.")
+    if patient.status != "active":
+        raise ApiError(410, "patient_erased", "Patient erased", "The patient's data was erased.")
+    try:
+        exam_id, exam = exams.create_exam(
+            db, access.clinic_id, body.patient_id, body.protocol, body.sites, access.caller.uid
+        )
+    except exams.ExamError as exc:
+        raise ApiError(422, exc.code, "Invalid exam", str(exc)) from exc
+    audit.record(db, access, "exam.create", f"exams/{exam_id}", patient_id=body.patient_id)
+    return ExamOut(id=exam_id, **exam.model_dump())
+
+
+@router.get("/clinics/{clinic_id}/exams/{exam_id}", response_model=ExamOut, responses=PROBLEMS)
+def get_exam(exam_id: ExamId, access: Annotated[ClinicAccess, Depends(ANY_MEMBER)]) -> ExamOut:
+    """One exam: its sites, their takes and statuses, the assessment, what to re-record."""
+    exam = _exam(access, exam_id)
+    audit.record(
+        firestore_client(), access, "exam.read", f"exams/{exam_id}", patient_id=exam.patient_id
+    )
+    return ExamOut(id=exam_id, **exam.model_dump())
+
+
+@router.get("/clinics/{clinic_id}/exams", response_model=ExamPage, responses=PROBLEMS)
+def list_exams(
+    access: Annotated[ClinicAccess, Depends(ANY_MEMBER)],
+    patient_id: PatientIdQuery = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+    page_token: Annotated[str | None, Query(alias="pageToken", max_length=200)] = None,
+) -> ExamPage:
+    """Exams newest first, optionally of one patient."""
+    settings = get_settings()
+    size = min(limit or settings.default_page_size, settings.max_page_size)
+    after = decode_token(page_token) if page_token else None
+    db = firestore_client()
+    found = exams.list_exams(db, access.clinic_id, patient_id, size + 1, after)
+    token = encode_token(found[size - 1][0]) if len(found) > size else None
+    items = [ExamOut(id=eid, **e.model_dump()) for eid, e in found[:size]]
+    audit.record(
+        db, access, "exam.list", "exams", patient_id=patient_id, detail=f"{len(items)} listed"
+    )
+    return ExamPage(items=items, next_page_token=token)
+
+
+@router.post(
+    "/clinics/{clinic_id}/exams/{exam_id}:complete", response_model=ExamOut, responses=PROBLEMS
+)
+def complete_exam(exam_id: ExamId, access: Annotated[ClinicAccess, Depends(ANY_MEMBER)]) -> ExamOut:
+    """No more takes: sites never recorded are skipped, and the exam is assessed as soon as every
+    recorded site has its result (at once if they all have)."""
+    return _set_status(access, exam_id, "complete", "exam.complete")
+
+
+@router.post(
+    "/clinics/{clinic_id}/exams/{exam_id}:cancel", response_model=ExamOut, responses=PROBLEMS
+)
+def cancel_exam(exam_id: ExamId, access: Annotated[ClinicAccess, Depends(ANY_MEMBER)]) -> ExamOut:
+    """Abandon an open exam (its takes stay recordings of the patient)."""
+    return _set_status(access, exam_id, "cancelled", "exam.cancel")
+
+
+def _set_status(access: ClinicAccess, exam_id: str, status: str, action: AuditAction) -> ExamOut:
+    db = firestore_client()
+    try:
+        exam = exams.set_status(db, access.clinic_id, exam_id, status, access.caller.uid)
+    except exams.ExamError as exc:
+        if exc.code == "unknown_exam":
+            raise not_found("exam") from exc
+        raise ApiError(409, exc.code, "Exam closed", str(exc)) from exc
+    audit.record(db, access, action, f"exams/{exam_id}", patient_id=exam.patient_id)
+    return ExamOut(id=exam_id, **exam.model_dump())
+
+
+@router.get(
+    "/clinics/{clinic_id}/exams/{exam_id}/fhir",
+    response_class=Response,
+    responses={200: {"content": {"application/fhir+json": {}}}, **PROBLEMS},
+)
+def exam_fhir(exam_id: ExamId, access: Annotated[ClinicAccess, Depends(CLINICAL)]) -> Response:
+    """A FHIR R4 Bundle: the Patient, the exam's DiagnosticReport (its conclusion is the
+    assessment) with an Observation per site finding, and each site's Media."""
+    from stethoscope.fhir import exam_bundle
+
+    db = firestore_client()
+    exam = _exam(access, exam_id)
+    if exam.assessment is None:
+        raise ApiError(
+            409, "not_assessed", "Not assessed yet", "No site of the exam has been analysed yet."
+        )
+    patient = get_patient(db, access.clinic_id, exam.patient_id)
+    bundle = exam_bundle(
+        clinic_id=access.clinic_id,
+        exam_id=exam_id,
+        patient_id=exam.patient_id,
+        patient_sex=patient.sex if patient else None,
+        patient_birth_year=patient.birth_year if patient else None,
+        patient_mrn=patient.mrn if patient else None,
+        patient_name=patient.display_name if patient else None,
+        kind=exam.kind,
+        assessed_at=(exam.assessed_at or exam.updated_at).isoformat(),
+        assessment=exam.assessment,
+        analysis_version=exam.analysis_version,
+    )
+    audit.record(db, access, "exam.fhir", f"exams/{exam_id}/fhir", patient_id=exam.patient_id)
+    return Response(json.dumps(bundle), media_type="application/fhir+json")
