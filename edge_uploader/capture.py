@@ -133,16 +133,23 @@ def record_serial(port: str, seconds: float, baudrate: int = 921600) -> Take:
     return Take(capture.samples, capture.format.sample_rate_hz, f"serial:{port}", capture.problems)
 
 
-def simulated(kind: str, seconds: float, seed: int = 0) -> Take:
-    """A synthetic take (the demo and tests): 4 kHz, like most electronic stethoscopes."""
+def simulated(kind: str, seconds: float, seed: int = 0, *, finding: bool = True) -> Take:
+    """A synthetic take (the demo and tests): 4 kHz, like most electronic stethoscopes; with
+    `finding`, a systolic murmur (heart) or a wheeze (lung)."""
     from stethoscope.simulate import simulate_heart, simulate_lung
 
     if kind == "heart":
         samples = simulate_heart(
-            seconds, 78.0, 4000.0, murmur="systolic", murmur_level_db=-14.0, seed=seed
+            seconds,
+            78.0,
+            4000.0,
+            murmur="systolic" if finding else None,
+            murmur_level_db=-14.0,
+            seed=seed,
         ).samples
     else:
-        samples = simulate_lung(seconds, 18.0, 4000.0, wheeze_hz=420.0, seed=seed).samples
+        wheeze = 420.0 if finding else None
+        samples = simulate_lung(seconds, 18.0, 4000.0, wheeze_hz=wheeze, seed=seed).samples
     return Take(samples.astype(np.float32).reshape(-1, 1), 4000, "simulated")
 
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -145,21 +145,7 @@ def record(
     """Record a take, check its quality on the spot, save it to the outbox, upload it."""
     _check_kind(kind)
     config = _config(api_url, clinic, outbox)
-    while True:
-        take = _capture(kind, seconds, device, serial, simulate)
-        for problem in take.problems:
-            console.print(f"[yellow]device: {problem}[/yellow]")
-        verdict = check_take(take, kind)
-        if isinstance(verdict, str):
-            console.print(f"[red]this take cannot be analysed: {verdict}[/red]")
-            good = False
-        else:
-            good = verdict.usable
-            colour = "green" if good else "red"
-            reasons = f" — {', '.join(verdict.reasons)}" if verdict.reasons else ""
-            console.print(f"quality [{colour}]{verdict.score:.2f}[/{colour}]{reasons}")
-        if good or accept or not typer.confirm("Quality is poor. Record again?", default=True):
-            break
+    take = _take_until_good(kind, seconds, device, serial, simulate, accept)
     recorded_at = datetime.now(UTC)
     wav = take.wav_bytes()
     with _open_outbox(config) as box:
@@ -302,6 +288,165 @@ def _on_failed_takes(
     raise typer.Exit(code)
 
 
+def _take_until_good(
+    kind: str,
+    seconds: float,
+    device: str | None,
+    serial: str | None,
+    simulate: bool,
+    accept: bool,
+    *,
+    finding: bool = True,
+    seed: int | None = None,
+) -> Take:
+    """Record, show the on-the-spot quality verdict, offer to record again while it is poor."""
+    while True:
+        take = _capture(kind, seconds, device, serial, simulate, finding=finding, seed=seed)
+        for problem in take.problems:
+            console.print(f"[yellow]device: {problem}[/yellow]")
+        verdict = check_take(take, kind)
+        if isinstance(verdict, str):
+            console.print(f"[red]this take cannot be analysed: {verdict}[/red]")
+            good = False
+        else:
+            good = verdict.usable
+            colour = "green" if good else "red"
+            reasons = f" — {', '.join(verdict.reasons)}" if verdict.reasons else ""
+            console.print(f"quality [{colour}]{verdict.score:.2f}[/{colour}]{reasons}")
+        if good or accept or not typer.confirm("Quality is poor. Record again?", default=True):
+            return take
+
+
+@app.command()
+def exam(
+    patient: Patient,
+    protocol: Annotated[
+        str | None, typer.Option(help="heart-4, lung-6 or lung-12 (or give --sites)")
+    ] = None,
+    sites: Annotated[
+        str | None, typer.Option(help="comma-separated sites instead of a protocol")
+    ] = None,
+    seconds: Annotated[float, typer.Option(min=5.0, max=600.0, help="per site")] = 20.0,
+    device: Annotated[str | None, typer.Option(help="USB audio input (name or index)")] = None,
+    serial: Annotated[str | None, typer.Option("--serial", help="USB serial port")] = None,
+    simulate: Annotated[
+        bool, typer.Option("--simulate", help="synthetic takes, no prompts (demo, tests)")
+    ] = False,
+    finding_at: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--simulate-finding-at",
+            help="with --simulate: sites that get a murmur "
+            "(heart) or a wheeze (lung); the others are clean",
+        ),
+    ] = None,
+    upload: Annotated[bool, typer.Option(help="upload when the exam is recorded")] = True,
+    wait_s: Annotated[
+        float, typer.Option("--wait", min=0.0, help="seconds to wait for the assessment")
+    ] = 0.0,
+    accept: Annotated[
+        bool, typer.Option("--yes", help="keep every take even if its quality is poor")
+    ] = False,
+    api_url: ApiUrl = None,
+    clinic: Clinic = None,
+    outbox: OutboxDir = None,
+) -> None:
+    """A guided multi-site exam: for each site, where to place the chest piece, a live level,
+    the quality check; the takes go through the outbox with the exam (offline-safe)."""
+    from stethoscope.sites import PROTOCOLS, placement, site_kind
+
+    if (protocol is None) == (sites is None):
+        raise typer.BadParameter("give either --protocol or --sites", param_hint="--protocol")
+    if protocol is not None:
+        if protocol not in PROTOCOLS:
+            raise typer.BadParameter(f"one of {', '.join(PROTOCOLS)}", param_hint="--protocol")
+        kind, plan = PROTOCOLS[protocol][0], list(PROTOCOLS[protocol][1])
+    else:
+        plan = [s.strip() for s in (sites or "").split(",") if s.strip()]
+        kinds = {site_kind(s) for s in plan}
+        if not plan or None in kinds or len(kinds) != 1:
+            raise typer.BadParameter("known sites, all heart or all lung", param_hint="--sites")
+        kind = site_kind(plan[0]) or "heart"
+    config = _config(api_url, clinic, outbox)
+    with _open_outbox(config) as box:
+        exam_item = box.add_exam(patient, protocol, plan)
+        console.print(f"exam [bold]{exam_item.id}[/bold]: {kind}, {len(plan)} sites")
+        recorded = 0
+        for number, site in enumerate(plan, 1):
+            console.print(
+                f"\n[bold]{number}/{len(plan)}[/bold] place the chest piece: {placement(site)}"
+            )
+            if not simulate:
+                answer = typer.prompt(
+                    "Enter to record, s to skip this site", default="", show_default=False
+                )
+                if answer.strip().lower().startswith("s"):
+                    console.print(f"skipped {site}")
+                    continue
+            take = _take_until_good(
+                kind,
+                seconds,
+                device,
+                serial,
+                simulate,
+                accept,
+                finding=site in (finding_at or []),
+                seed=number,
+            )
+            item = box.add(
+                take.wav_bytes(),
+                patient_id=patient,
+                site=site,
+                kind=kind,
+                recorded_at=datetime.now(UTC),
+                exam_id=exam_item.id,
+            )
+            console.print(f"saved {site} as [bold]{item.id}[/bold]")
+            recorded += 1
+        box.finish_exam(exam_item.id)
+        console.print(f"exam recorded: {recorded} of {len(plan)} sites")
+        if not upload:
+            return
+        code = _sync(config, box)
+        if code == 0 and wait_s > 0:
+            code = _print_assessment(config, exam_item.id, wait_s)
+        raise typer.Exit(code)
+
+
+def _print_assessment(config: UploaderConfig, exam_id: str, wait_s: float) -> int:
+    """Poll the exam until it is assessed (or `wait_s` passed) and print what it found."""
+    import httpx
+
+    url = f"{config.api_url.rstrip('/')}/v1/clinics/{config.clinic_id}/exams/{exam_id}"
+    deadline = time.monotonic() + wait_s
+    body: dict[str, Any] = {}
+    with console.status("waiting for the assessment..."):
+        while time.monotonic() < deadline:
+            try:
+                response = httpx.get(
+                    url, headers={"Authorization": f"Bearer {auth.id_token(config)}"}, timeout=30
+                )
+            except (httpx.TransportError, auth.AuthError) as exc:
+                console.print(f"[yellow]cannot ask for the assessment: {exc}[/yellow]")
+                return EXIT_OFFLINE
+            body = response.json() if response.status_code == 200 else {}
+            if body.get("status") == "assessed":
+                break
+            time.sleep(1.0)
+    if body.get("status") != "assessed":
+        console.print(
+            f"[yellow]not assessed yet (status {body.get('status')}); "
+            f"see `GET …/exams/{exam_id}`[/yellow]"
+        )
+        return EXIT_OFFLINE
+    from stethoscope.fhir import exam_conclusion
+
+    console.print(f"[bold]assessment[/bold]: {exam_conclusion(body.get('assessment') or {})}")
+    if body.get("reRecord"):
+        console.print(f"[red]record again: {', '.join(body['reRecord'])}[/red]")
+    return 0
+
+
 def _keep_elsewhere(wav: bytes, recorded_at: datetime, outbox_dir: Path) -> Path | None:
     """Write a take the outbox could not store to the first folder that takes it."""
     import tempfile
@@ -322,11 +467,19 @@ def _keep_elsewhere(wav: bytes, recorded_at: datetime, outbox_dir: Path) -> Path
 
 
 def _capture(
-    kind: str, seconds: float, device: str | None, serial_port: str | None, simulate: bool
+    kind: str,
+    seconds: float,
+    device: str | None,
+    serial_port: str | None,
+    simulate: bool,
+    *,
+    finding: bool = True,
+    seed: int | None = None,
 ) -> Take:
     try:
         if simulate:
-            return simulated(kind, seconds, seed=int(time.time()) % 1000)
+            chosen = int(time.time()) % 1000 if seed is None else seed
+            return simulated(kind, seconds, seed=chosen, finding=finding)
         if serial_port:
             with console.status(f"recording {seconds:g} s from {serial_port}..."):
                 return record_serial(serial_port, seconds)
@@ -367,9 +520,9 @@ def _sync(config: UploaderConfig, box: Outbox, *, quiet: bool = False) -> int:
             uploader.close()
     if not quiet or report.verified or report.failed:
         _print_report(report, box)
-    if report.failed:
+    if report.failed or report.exams_failed:
         return EXIT_FAILED
-    return EXIT_OFFLINE if report.waiting else 0
+    return EXIT_OFFLINE if report.waiting or report.exams_waiting else 0
 
 
 def _print_report(report: SyncReport, box: Outbox) -> None:
@@ -381,7 +534,15 @@ def _print_report(report: SyncReport, box: Outbox) -> None:
         console.print(f"[red]failed[/red] {item_id}: {box.get(item_id).last_error}")
     for item_id in report.waiting:
         console.print(f"[yellow]will retry[/yellow] {item_id}: {box.get(item_id).last_error}")
-    if not (report.verified or report.failed or report.waiting):
+    for exam_id in report.exams_waiting:
+        console.print(
+            f"[yellow]offline: exam {exam_id} and its takes are kept; will retry[/yellow]"
+        )
+    for exam_id in report.exams_completed:
+        console.print(f"[green]exam completed[/green] {exam_id}")
+    for exam_id in report.exams_failed:
+        console.print(f"[red]exam refused[/red] {exam_id}: {box.exam(exam_id).last_error}")
+    if not (report.verified or report.failed or report.waiting or report.exams_waiting):
         console.print("nothing to upload")
 
 

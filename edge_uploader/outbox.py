@@ -52,7 +52,43 @@ CREATE TABLE IF NOT EXISTS items (
     verified_at TEXT
 );
 CREATE INDEX IF NOT EXISTS items_state ON items (state, created_at);
+CREATE TABLE IF NOT EXISTS exams (
+    id TEXT PRIMARY KEY,
+    patient_id TEXT NOT NULL,
+    protocol TEXT,
+    sites TEXT NOT NULL,
+    state TEXT NOT NULL,
+    last_error TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
 """
+#: Columns added after the first release: added to an older journal when it is opened.
+ADDED_COLUMNS = {"exam_id": "TEXT"}
+
+
+class ExamState(StrEnum):
+    """An exam on this laptop: created here, then on the server, then marked complete there."""
+
+    NEW = "new"  # not yet created on the server; takes still being recorded
+    NEW_COMPLETE = "new_complete"  # recorded, not yet created on the server
+    CREATED = "created"  # on the server; takes still being recorded
+    COMPLETING = "completing"  # on the server, recorded: complete it once its takes are up
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+NOT_ON_SERVER = (ExamState.NEW, ExamState.NEW_COMPLETE)
+
+
+@dataclass(frozen=True)
+class OutboxExam:
+    id: str
+    patient_id: str
+    protocol: str | None
+    sites: list[str]
+    state: ExamState
+    last_error: str | None
 
 
 class State(StrEnum):
@@ -86,6 +122,7 @@ class Item:
     last_error: str | None
     created_at: datetime
     verified_at: datetime | None
+    exam_id: str | None = None
 
 
 class OutboxError(Exception):
@@ -128,6 +165,10 @@ class Outbox:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.executescript(SCHEMA)
+            present = {row[1] for row in db.execute("PRAGMA table_info(items)")}
+            for column, kind in ADDED_COLUMNS.items():
+                if column not in present:
+                    db.execute(f"ALTER TABLE items ADD COLUMN {column} {kind}")
             db.execute("SELECT count(*) FROM items").fetchone()
             if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
                 raise sqlite3.DatabaseError("quick_check failed")
@@ -182,6 +223,7 @@ class Outbox:
         site: str,
         kind: str,
         recorded_at: datetime | None = None,
+        exam_id: str | None = None,
     ) -> Item:
         """Store a take durably and queue it. Raises OSError (e.g. ENOSPC) if it cannot be
         written; a take whose file was written but not journaled is found by `reconcile`."""
@@ -192,6 +234,7 @@ class Outbox:
             "site": site,
             "kind": kind,
             "recorded_at": (recorded_at or datetime.now(UTC)).isoformat(),
+            **({"exam_id": exam_id} if exam_id else {}),
         }
         _write_atomically(final.with_suffix(".json"), json.dumps(details).encode())
         try:
@@ -215,8 +258,8 @@ class Outbox:
         now = _now()
         self._db.execute(
             "INSERT INTO items (id, file, size_bytes, crc32c, patient_id, site, kind, recorded_at,"
-            " state, last_error, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " state, last_error, created_at, updated_at, exam_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 item_id,
                 file_name,
@@ -230,6 +273,7 @@ class Outbox:
                 error,
                 now,
                 now,
+                details.get("exam_id"),
             ),
         )
 
@@ -241,9 +285,14 @@ class Outbox:
         if not item.patient_id or not item.site or not item.kind:
             raise OutboxError(f"{item_id} has no patient, site or kind: import it again instead")
         return self.update(
-            item_id, state=State.QUEUED, attempts=0, last_error=None, upload_url=None,
-            offset_bytes=0, inflight_offset=None,
-        )  # fmt: skip
+            item_id,
+            state=State.QUEUED,
+            attempts=0,
+            last_error=None,
+            upload_url=None,
+            offset_bytes=0,
+            inflight_offset=None,
+        )
 
     def discard(self, item_id: str) -> Item:
         """Drop a failed item: its audio and sidecar are deleted, the journal keeps the record."""
@@ -320,7 +369,61 @@ class Outbox:
             last_error=row["last_error"],
             created_at=datetime.fromisoformat(row["created_at"]),
             verified_at=datetime.fromisoformat(row["verified_at"]) if row["verified_at"] else None,
+            exam_id=row["exam_id"],
         )
+
+    # --- exams ------------------------------------------------------------------------------
+
+    def add_exam(self, patient_id: str, protocol: str | None, sites: list[str]) -> OutboxExam:
+        """An exam started on this laptop; its id is made here, so takes can be recorded and
+        queued with it while offline (the server creates it idempotently under this id)."""
+        exam_id = f"exm_{uuid.uuid4().hex[:16]}"
+        now = _now()
+        self._db.execute(
+            "INSERT INTO exams (id, patient_id, protocol, sites, state, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (exam_id, patient_id, protocol, json.dumps(sites), ExamState.NEW.value, now, now),
+        )
+        return self.exam(exam_id)
+
+    def exam(self, exam_id: str) -> OutboxExam:
+        row = self._db.execute("SELECT * FROM exams WHERE id = ?", (exam_id,)).fetchone()
+        if row is None:
+            raise KeyError(exam_id)
+        return OutboxExam(
+            row["id"],
+            row["patient_id"],
+            row["protocol"],
+            json.loads(row["sites"]),
+            ExamState(row["state"]),
+            row["last_error"],
+        )
+
+    def exams(self, *states: ExamState) -> list[OutboxExam]:
+        marks = ",".join("?" * len(states))
+        rows = self._db.execute(
+            f"SELECT id FROM exams WHERE state IN ({marks}) ORDER BY created_at",
+            [s.value for s in states],
+        ).fetchall()
+        return [self.exam(row["id"]) for row in rows]
+
+    def finish_exam(self, exam_id: str) -> None:
+        """Every take of the exam is recorded: complete it on the server once they are up."""
+        exam = self.exam(exam_id)
+        after = ExamState.NEW_COMPLETE if exam.state == ExamState.NEW else ExamState.COMPLETING
+        self.set_exam_state(exam_id, after)
+
+    def set_exam_state(self, exam_id: str, state: ExamState, error: str | None = None) -> None:
+        self._db.execute(
+            "UPDATE exams SET state = ?, last_error = ?, updated_at = ? WHERE id = ?",
+            (state.value, error, _now(), exam_id),
+        )
+
+    def exam_items(self, exam_id: str) -> list[Item]:
+        rows = self._db.execute(
+            "SELECT * FROM items WHERE exam_id = ? ORDER BY created_at", (exam_id,)
+        ).fetchall()
+        return [self._item(r) for r in rows]
 
     def __enter__(self) -> Outbox:
         return self
@@ -342,7 +445,10 @@ def _read_sidecar(path: Path) -> dict[str, str] | None:
     keys = ("patient_id", "site", "kind", "recorded_at")
     if not isinstance(details, dict) or not all(isinstance(details.get(k), str) for k in keys):
         return None
-    return {k: details[k] for k in keys}
+    found = {k: details[k] for k in keys}
+    if isinstance(details.get("exam_id"), str):
+        found["exam_id"] = details["exam_id"]
+    return found
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -21,7 +21,7 @@ import httpx
 
 from edge_uploader.checksums import file_crc32c_base64
 from edge_uploader.config import UploaderConfig
-from edge_uploader.outbox import Item, Outbox, State
+from edge_uploader.outbox import NOT_ON_SERVER, ExamState, Item, Outbox, State
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 ATTEMPTS_PER_STEP = 5
@@ -50,6 +50,9 @@ class SyncReport:
     failed: list[str] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)  # transient problem; will retry
     expired: list[str] = field(default_factory=list)
+    exams_completed: list[str] = field(default_factory=list)
+    exams_failed: list[str] = field(default_factory=list)
+    exams_waiting: list[str] = field(default_factory=list)  # not on the server yet (offline)
 
 
 ProgressCallback = Callable[[Item, int], None]
@@ -76,9 +79,18 @@ class Uploader:
         self.http.close()
 
     def sync(self) -> SyncReport:
-        """One pass over the pending items, oldest first; then expire old verified audio."""
+        """One pass: exams started here are created on the server, pending items are uploaded
+        oldest first, exams whose takes are all up are completed; old verified audio expires."""
         report = SyncReport()
+        try:
+            self._create_exams(report)
+        except TransientError:
+            report.exams_waiting.extend(e.id for e in self.outbox.exams(*NOT_ON_SERVER))
+            return report  # offline: nothing else would go through either
+        waiting_exams = {e.id for e in self.outbox.exams(*NOT_ON_SERVER, ExamState.FAILED)}
         for item in self.outbox.pending():
+            if item.exam_id in waiting_exams:
+                continue  # its exam is not on the server (yet)
             try:
                 self._process(item)
             except PermanentError as exc:
@@ -90,10 +102,53 @@ class Uploader:
                 break  # offline or overloaded: the remaining items would fail the same way
             else:
                 report.verified.append(item.id)
+        if not report.waiting:
+            try:
+                self._complete_exams(report)
+            except TransientError:
+                report.exams_waiting.extend(e.id for e in self.outbox.exams(ExamState.COMPLETING))
         report.expired = [
             i.id for i in self.outbox.expire(timedelta(days=self.config.retention_days))
         ]
         return report
+
+    def _exams_url(self, exam_id: str) -> str:
+        base = f"{self.config.api_url.rstrip('/')}/v1/clinics/{self.config.clinic_id}"
+        return f"{base}/exams/{exam_id}"
+
+    def _create_exams(self, report: SyncReport) -> None:
+        """PUT each exam started here (idempotent under its client-made id)."""
+        for exam in self.outbox.exams(*NOT_ON_SERVER):
+            body: dict[str, object] = {"patientId": exam.patient_id}
+            if exam.protocol:
+                body["protocol"] = exam.protocol
+            else:
+                body["sites"] = exam.sites
+            url = self._exams_url(exam.id)
+            response = self._send(partial(self.http.put, url, json=body, headers=self._auth()))
+            if response.status_code in (200, 201):
+                recorded = exam.state == ExamState.NEW_COMPLETE
+                self.outbox.set_exam_state(
+                    exam.id, ExamState.COMPLETING if recorded else ExamState.CREATED
+                )
+            else:
+                self.outbox.set_exam_state(exam.id, ExamState.FAILED, _problem(response))
+                report.exams_failed.append(exam.id)
+
+    def _complete_exams(self, report: SyncReport) -> None:
+        """Complete exams whose every take is uploaded (or given up)."""
+        for exam in self.outbox.exams(ExamState.COMPLETING):
+            takes = self.outbox.exam_items(exam.id)
+            if any(t.state not in (State.VERIFIED, State.DONE, State.FAILED) for t in takes):
+                continue
+            url = f"{self._exams_url(exam.id)}:complete"
+            response = self._send(partial(self.http.post, url, headers=self._auth()))
+            if response.status_code == 200:
+                self.outbox.set_exam_state(exam.id, ExamState.COMPLETED)
+                report.exams_completed.append(exam.id)
+            else:
+                self.outbox.set_exam_state(exam.id, ExamState.FAILED, _problem(response))
+                report.exams_failed.append(exam.id)
 
     def _process(self, item: Item) -> None:
         if not item.file.exists():
@@ -135,6 +190,7 @@ class Uploader:
             "sizeBytes": item.size_bytes,
             "deviceId": self.config.device_id,
             "crc32c": item.crc32c,
+            **({"examId": item.exam_id} if item.exam_id else {}),
         }
         url = f"{self.config.api_url.rstrip('/')}/v1/clinics/{self.config.clinic_id}/recordings"
         response = self._send(lambda: self.http.post(url, json=body, headers=self._auth()))

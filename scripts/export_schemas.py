@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from backend.documents import Analysis, AuditEntry, Clinic, Member, Patient, Recording
+from backend.documents import Analysis, AuditEntry, Clinic, Exam, Member, Patient, Recording
 from scripts.emulators import REPO_ROOT
 from stethoscope.result import AnalysisResult
 
@@ -27,6 +27,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "recording": Recording,
     "analysis": Analysis,
     "audit-entry": AuditEntry,
+    "exam": Exam,
     "analysis-result": AnalysisResult,
 }
 

@@ -231,6 +231,9 @@ class ExamSite(Document):
     recording_id: str | None = None
     status: ExamSiteStatus = "pending"
     usable: bool | None = Field(None, description="quality verdict of the analysed take")
+    result: dict[str, Any] | None = Field(
+        None, description="the take's analysis result without per-beat/per-event lists"
+    )
 
 
 class Exam(Document):

@@ -1,26 +1,34 @@
 """Exams in Firestore: a patient's multi-site auscultation, its takes and its assessment.
 
 `attach` links a registered take to its exam site (a re-recorded site points at the newest take).
-`reassess` recomputes the assessment in one transaction from every site's stored result with the
-analysis core's `assess_exam`, so results of many sites finishing at once never overwrite each
-other (a transaction that read a stale exam is retried), and re-analysis updates the exam by the
-same path. It is idempotent: the assessment is a function of the stored results.
+When a take's analysis ends, `record_site_result` stores that site's compact result (the result
+without its per-beat and per-event lists) in the exam document and recomputes the assessment from
+every site's stored result with the analysis core's `assess_exam` — all in one transaction on the
+exam document alone, so many sites finishing at once never lose an update (a transaction that read
+a stale exam is retried) and contend on nothing else. Re-analysis takes the same path; a result
+of a take that was since replaced at its site is ignored. The assessment is a function of the
+stored site results, so recomputing it is idempotent.
 """
 
 from __future__ import annotations
 
+import random
 import secrets
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from backend.documents import Analysis, Exam, ExamSite, ExamSiteStatus, Recording
-from backend.recordings import now_utc, recording_ref
+from backend.documents import Exam, ExamSite, ExamSiteStatus
+from backend.recordings import now_utc
 from stethoscope.sites import PROTOCOLS, Kind, ProtocolName, site_kind
 
 if TYPE_CHECKING:
     from google.cloud import firestore
 
+    from stethoscope.result import AnalysisResult
+
 FINAL_SITE_STATES = ("analyzed", "rejected", "skipped")
+T = TypeVar("T")
 
 
 class ExamError(Exception):
@@ -58,7 +66,13 @@ def create_exam(
     protocol: ProtocolName | None,
     sites: Sequence[str] | None,
     uid: str,
-) -> tuple[str, Exam]:
+    exam_id: str | None = None,
+) -> tuple[str, Exam, bool]:
+    """Create the exam (under `exam_id` when the client made one, as the uploader does to work
+    offline: asking again with the same patient and sites returns it). Returns (id, exam,
+    created); ExamError `exam_conflict` if the id holds a different exam."""
+    from google.cloud import firestore as fs
+
     kind, ordered = plan(protocol, sites)
     now = now_utc()
     exam = Exam(
@@ -71,9 +85,22 @@ def create_exam(
         created_by=uid,
         updated_at=now,
     )
-    exam_id = f"exm_{secrets.token_hex(8)}"
-    exam_ref(db, clinic_id, exam_id).create(exam.to_firestore())
-    return exam_id, exam
+    exam_id = exam_id or f"exm_{secrets.token_hex(8)}"
+    ref = exam_ref(db, clinic_id, exam_id)
+
+    @fs.transactional
+    def run(transaction: fs.Transaction) -> tuple[Exam, bool]:
+        snapshot = ref.get(transaction=transaction)
+        if snapshot.exists:
+            existing = Exam.model_validate(snapshot.to_dict())
+            if (existing.patient_id, existing.site_order) != (patient_id, ordered):
+                raise ExamError("exam_conflict", "this exam id holds another exam")
+            return existing, False
+        transaction.create(ref, exam.to_firestore())
+        return exam, True
+
+    stored, created = run(db.transaction())
+    return exam_id, stored, created
 
 
 def get_exam(db: firestore.Client, clinic_id: str, exam_id: str) -> Exam | None:
@@ -153,12 +180,65 @@ def set_status(db: firestore.Client, clinic_id: str, exam_id: str, status: str, 
     return exam
 
 
-def reassess(db: firestore.Client, clinic_id: str, exam_id: str) -> Exam | None:
-    """Recompute the exam from its sites' stored results, in one transaction."""
+#: Concurrent site results contend for one exam document: each transaction is tried once at a
+#: time and retried after a jittered, growing pause (the client library retries at once, which
+#: under the emulator's pessimistic locks lets a dozen contenders starve each other).
+TRANSACTION_ATTEMPTS = 12
+FIRST_PAUSE_S = 0.05
+
+
+def _contended(run: Callable[[Any], T], db: firestore.Client) -> T:
+    """Run a transactional function, retrying contention with jittered exponential backoff."""
+    from google.api_core import exceptions as gcloud_errors
+
+    pause = FIRST_PAUSE_S
+    for attempt in range(TRANSACTION_ATTEMPTS):
+        try:
+            return run(db.transaction(max_attempts=1))
+        except (ValueError, gcloud_errors.Aborted, gcloud_errors.Conflict):
+            if attempt == TRANSACTION_ATTEMPTS - 1:
+                raise
+            time.sleep(pause * random.uniform(0.5, 1.5))
+            pause = min(pause * 2, 2.0)
+    raise AssertionError("unreachable")
+
+
+def record_site_result(
+    db: firestore.Client,
+    clinic_id: str,
+    exam_id: str,
+    site: str,
+    recording_id: str,
+    status: ExamSiteStatus,
+    result: AnalysisResult | None,
+) -> Exam | None:
+    """Store one site's outcome and recompute the exam, in one transaction on the exam."""
     from google.cloud import firestore as fs
 
-    from stethoscope import assess_exam
-    from stethoscope.result import AnalysisResult
+    ref = exam_ref(db, clinic_id, exam_id)
+    compact = None if result is None else compact_result(result)
+
+    @fs.transactional
+    def run(transaction: fs.Transaction) -> Exam | None:
+        snapshot = ref.get(transaction=transaction)
+        if not snapshot.exists:
+            return None
+        exam = Exam.model_validate(snapshot.to_dict())
+        current = exam.sites.get(site)
+        if exam.status == "cancelled" or current is None or current.recording_id != recording_id:
+            return exam  # a cancelled exam, or a take since replaced at this site
+        usable = None if result is None else result.quality.usable
+        sites = {**exam.sites, site: ExamSite(recording_id=recording_id, status=status,
+                                              usable=usable, result=compact)}  # fmt: skip
+        return _store_assessment(transaction, ref, exam, sites)
+
+    updated: Exam | None = _contended(run, db)
+    return updated
+
+
+def reassess(db: firestore.Client, clinic_id: str, exam_id: str) -> Exam | None:
+    """Recompute the exam from the site results it stores (after completing it)."""
+    from google.cloud import firestore as fs
 
     ref = exam_ref(db, clinic_id, exam_id)
 
@@ -170,57 +250,59 @@ def reassess(db: firestore.Client, clinic_id: str, exam_id: str) -> Exam | None:
         exam = Exam.model_validate(snapshot.to_dict())
         if exam.status == "cancelled":
             return exam
-        sites: dict[str, ExamSite] = {}
-        results: dict[str, AnalysisResult] = {}
-        versions: set[str] = set()
-        for site, entry in exam.sites.items():
-            if entry.recording_id is None:
-                sites[site] = entry
-                continue
-            recording_snap = recording_ref(db, clinic_id, entry.recording_id).get(
-                transaction=transaction
-            )
-            if not recording_snap.exists:
-                sites[site] = ExamSite(status="pending")
-                continue
-            recording = Recording.model_validate(recording_snap.to_dict())
-            status: ExamSiteStatus = recording.status.value
-            usable = None
-            if recording.analysis_id is not None:
-                analysis_snap = (
-                    recording_snap.reference.collection("analyses")
-                    .document(recording.analysis_id)
-                    .get(transaction=transaction)
-                )
-                if analysis_snap.exists:
-                    analysis = Analysis.model_validate(analysis_snap.to_dict())
-                    result = AnalysisResult.model_validate(analysis.result)
-                    results[site] = result
-                    versions.add(result.version)
-                    usable = result.quality.usable
-            if status == "failed" and recording.next_attempt_at is None:
-                status = "rejected"  # retries exhausted: as final as a rejection
-            sites[site] = ExamSite(recording_id=entry.recording_id, status=status, usable=usable)
-        assessment = assess_exam(results).model_dump(mode="json") if results else None
-        re_record = [s for s in exam.site_order if _needs_retake(sites[s])]
-        done = all(v.status in FINAL_SITE_STATES for v in sites.values())
-        now = now_utc()
-        new_status = "assessed" if exam.status in ("complete", "assessed") and done else exam.status
-        changes: dict[str, Any] = {
-            "sites": _wire(sites),
-            "assessment": assessment,
-            "analysis_version": ",".join(sorted(versions)) or None,
-            "re_record": re_record,
-            "status": new_status,
-            "updated_at": now,
-        }
-        if new_status == "assessed":
-            changes["assessed_at"] = now
-        transaction.update(ref, Exam.fields(**changes))
-        return exam.model_copy(update={**changes, "sites": sites})
+        return _store_assessment(transaction, ref, exam, exam.sites)
 
-    updated: Exam | None = run(db.transaction())
+    updated: Exam | None = _contended(run, db)
     return updated
+
+
+def compact_result(result: AnalysisResult) -> dict[str, Any]:
+    """The result without its long lists (beats, intervals, cycles, events): what an exam needs,
+    small enough for twelve sites in one document."""
+    heart = result.heart
+    lung = result.lung
+    if heart is not None:
+        murmur = heart.murmur.model_copy(update={"beat_evidence": []})
+        heart = heart.model_copy(update={"beats": [], "rr_intervals_s": [], "murmur": murmur})
+    if lung is not None:
+        lung = lung.model_copy(
+            update={"cycles": [], "wheezes": [], "crackles": [], "crackle_counts_per_min": []}
+        )
+    slim = result.model_copy(update={"heart": heart, "lung": lung, "parameters": {}})
+    compact: dict[str, Any] = slim.model_dump(mode="json", by_alias=True)
+    return compact
+
+
+def _store_assessment(
+    transaction: firestore.Transaction,
+    ref: firestore.DocumentReference,
+    exam: Exam,
+    sites: dict[str, ExamSite],
+) -> Exam:
+    from stethoscope.exam import assess_exam
+    from stethoscope.result import AnalysisResult
+
+    results = {
+        site: AnalysisResult.model_validate(entry.result)
+        for site, entry in sites.items()
+        if entry.result is not None
+    }
+    assessment = assess_exam(results).model_dump(mode="json", by_alias=True) if results else None
+    versions = sorted({r.version for r in results.values()})
+    done = all(v.status in FINAL_SITE_STATES for v in sites.values())
+    now = now_utc()
+    status = "assessed" if exam.status in ("complete", "assessed") and done else exam.status
+    changes: dict[str, Any] = {
+        "assessment": assessment,
+        "analysis_version": ",".join(versions) or None,
+        "re_record": [s for s in exam.site_order if _needs_retake(sites[s])],
+        "status": status,
+        "updated_at": now,
+    }
+    if status == "assessed" and exam.status != "assessed":
+        changes["assessed_at"] = now
+    transaction.update(ref, Exam.fields(**changes, sites=_wire(sites)))
+    return exam.model_copy(update={**changes, "sites": sites})
 
 
 def list_exams(

@@ -9,7 +9,7 @@ sweeper re-drives those: Python storage triggers get no platform retry).
 from __future__ import annotations
 
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from backend import blobs, recordings
 from backend.clients import firestore_client
@@ -17,6 +17,10 @@ from backend.logs import log
 from backend.objects import StoredObject
 from backend.recordings import Claim, Skip
 from backend.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from backend.documents import ExamSiteStatus
+    from stethoscope.result import AnalysisResult
 
 
 def process_storage_event(data: Any) -> str:
@@ -59,20 +63,39 @@ def process_object(
             f"{obj.size} bytes; the limit is {settings.max_upload_bytes}",
             context,
         )
+        result = None
     else:
-        outcome = _analyse(claimed, obj, settings, context)
-    if claimed.recording.exam_id:
-        _update_exam(clinic_id, claimed.recording.exam_id, context)
+        outcome, result = _analyse(claimed, obj, settings, context)
+    if claimed.recording.exam_id and outcome in ("analyzed", "rejected", "failed"):
+        exhausted = claimed.recording.attempts >= settings.sweep_max_attempts
+        status: ExamSiteStatus = (
+            "rejected" if outcome == "failed" and exhausted else cast("ExamSiteStatus", outcome)
+        )
+        _update_exam(claimed, status, result, context)
     return outcome
 
 
-def _update_exam(clinic_id: str, exam_id: str, context: dict[str, str]) -> None:
-    """Recompute the assessment of the exam this take belongs to (a failure here is logged:
-    the recording's own outcome is already stored, and completing the exam reassesses it)."""
-    from backend.exams import reassess
+def _update_exam(
+    claimed: Claim,
+    status: ExamSiteStatus,
+    result: AnalysisResult | None,
+    context: dict[str, str],
+) -> None:
+    """Store this site's outcome in its exam and recompute the assessment (a failure here is
+    logged: the recording's own outcome is already stored; completing the exam reassesses)."""
+    from backend.exams import record_site_result
 
+    exam_id = str(claimed.recording.exam_id)
     try:
-        exam = reassess(firestore_client(), clinic_id, exam_id)
+        exam = record_site_result(
+            firestore_client(),
+            claimed.clinic_id,
+            exam_id,
+            str(claimed.recording.site),
+            claimed.recording_id,
+            status,
+            result if status == "analyzed" else None,
+        )
     except Exception:
         log(
             "exam_error",
@@ -86,7 +109,10 @@ def _update_exam(clinic_id: str, exam_id: str, context: dict[str, str]) -> None:
         log("exam_assessed", examId=exam_id, status=exam.status, context=context)
 
 
-def _analyse(claimed: Claim, obj: StoredObject, settings: Settings, context: dict[str, str]) -> str:
+def _analyse(
+    claimed: Claim, obj: StoredObject, settings: Settings, context: dict[str, str]
+) -> tuple[str, AnalysisResult | None]:
+    """Decode, analyse and store; the outcome and, when analysed, the result."""
     from google.api_core import exceptions as gcloud_errors
 
     from stethoscope import AnalysisInputError
@@ -98,9 +124,10 @@ def _analyse(claimed: Claim, obj: StoredObject, settings: Settings, context: dic
         with blobs.open_for_reading(obj.bucket, obj.name, obj.generation) as reader:
             result = analyze_file(reader, kind)  # decoded straight to the analysis rate
     except AnalysisInputError as exc:
-        return _reject(claimed, exc.code, exc.message, context)
+        return _reject(claimed, exc.code, exc.message, context), None
     except gcloud_errors.NotFound:
-        return _reject(claimed, "object_missing", "the uploaded object no longer exists", context)
+        missing = "the uploaded object no longer exists"
+        return _reject(claimed, "object_missing", missing, context), None
     except (gcloud_errors.GoogleAPIError, OSError, TimeoutError) as exc:
         log(
             "storage_error",
@@ -109,11 +136,11 @@ def _analyse(claimed: Claim, obj: StoredObject, settings: Settings, context: dic
             context=context,
         )
         message = "The recording could not be read from storage; the analysis will be retried."
-        return _fail(claimed, "storage_unavailable", message, settings, context)
+        return _fail(claimed, "storage_unavailable", message, settings, context), None
     except Exception:
         log("error", severity="ERROR", traceback=traceback.format_exc(limit=8), context=context)
         message = "The analysis stopped on an internal error (logged); it will be retried."
-        return _fail(claimed, "internal", message, settings, context)
+        return _fail(claimed, "internal", message, settings, context), None
     analysis_id = recordings.finish_analyzed(db, claimed, result)
     if analysis_id is None:
         log(
@@ -122,7 +149,7 @@ def _analyse(claimed: Claim, obj: StoredObject, settings: Settings, context: dic
             message="another run owns this recording now",
             context=context,
         )
-        return "lease_lost"
+        return "lease_lost", None
     log(
         "analyzed",
         analysisId=analysis_id,
@@ -130,7 +157,7 @@ def _analyse(claimed: Claim, obj: StoredObject, settings: Settings, context: dic
         usable=result.quality.usable,
         context=context,
     )
-    return "analyzed"
+    return "analyzed", result
 
 
 def _reject(claimed: Claim, code: str, message: str, context: dict[str, str]) -> str:

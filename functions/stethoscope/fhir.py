@@ -11,6 +11,7 @@ Media; a patient's export is the Patient plus one such report per analysed recor
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -50,6 +51,12 @@ class RecordingContext:
 
 
 PHYSICAL_FINDINGS = ("29545-1", "Physical findings")
+_NOT_IN_FHIR_IDS = re.compile(r"[^A-Za-z0-9.-]")
+
+
+def fhir_id(value: str) -> str:
+    """A FHIR resource id ([A-Za-z0-9-.]{1,64}) from one of ours (`rec_…`, `pat_…` hold `_`)."""
+    return _NOT_IN_FHIR_IDS.sub("-", value)[:64]
 
 
 def fhir_bundle(result: AnalysisResult, context: RecordingContext) -> dict[str, Any]:
@@ -57,7 +64,7 @@ def fhir_bundle(result: AnalysisResult, context: RecordingContext) -> dict[str, 
     resources = recording_resources(result, context)
     return {
         "resourceType": "Bundle",
-        "id": f"{context.recording_id}-{result.version}",
+        "id": fhir_id(f"{context.recording_id}-{result.version}"),
         "type": "collection",
         "timestamp": context.recorded_at.isoformat(),
         "entry": [
@@ -68,8 +75,8 @@ def fhir_bundle(result: AnalysisResult, context: RecordingContext) -> dict[str, 
 
 def recording_resources(result: AnalysisResult, context: RecordingContext) -> list[dict[str, Any]]:
     """Patient, Media, the Observations and the DiagnosticReport that groups them."""
-    patient_ref = f"Patient/{context.patient_id}"
-    media_id = f"{context.recording_id}-audio"
+    patient_ref = f"Patient/{fhir_id(context.patient_id)}"
+    media_id = fhir_id(f"{context.recording_id}-audio")
     when = context.recorded_at.isoformat()
     note = [
         {
@@ -126,7 +133,7 @@ def recording_resources(result: AnalysisResult, context: RecordingContext) -> li
     resources.append(
         {
             "resourceType": "DiagnosticReport",
-            "id": f"{context.recording_id}-report",
+            "id": fhir_id(f"{context.recording_id}-report"),
             "status": "preliminary",
             "code": {
                 "coding": [
@@ -185,7 +192,7 @@ def patient_resource(
                 "value": mrn,
             }
         )
-    patient: dict[str, Any] = {"resourceType": "Patient", "id": patient_id,
+    patient: dict[str, Any] = {"resourceType": "Patient", "id": fhir_id(patient_id),
                                "identifier": identifiers}  # fmt: skip
     if name:
         patient["name"] = [{"text": name}]
@@ -232,7 +239,7 @@ def _rate(
 ) -> dict[str, Any]:
     return {
         "resourceType": "Observation",
-        "id": f"{context.recording_id}-{slug}",
+        "id": fhir_id(f"{context.recording_id}-{slug}"),
         "category": [
             {
                 "coding": [
@@ -256,7 +263,7 @@ def _finding(
     code, display = FINDINGS[name]
     return {
         "resourceType": "Observation",
-        "id": f"{context.recording_id}-{name}",
+        "id": fhir_id(f"{context.recording_id}-{name}"),
         "category": [
             {"coding": [{"system": OBSERVATION_CATEGORY, "code": "exam", "display": "Exam"}]}
         ],
@@ -284,7 +291,7 @@ def exam_bundle(
     """One exam as a Bundle: the Patient, an Observation per patient-level finding (murmur,
     wheeze, crackle: present/absent, with the sites where heard; heart and respiratory rate) and
     the DiagnosticReport that concludes it. Unknown findings are left out (no decision)."""
-    patient_ref = f"Patient/{patient_id}"
+    patient_ref = f"Patient/{fhir_id(patient_id)}"
     context = RecordingContext(
         clinic_id=clinic_id,
         recording_id=exam_id,
@@ -303,12 +310,12 @@ def exam_bundle(
         verdict = assessment.get(name)
         if verdict in ("present", "absent"):
             finding = _finding(context, name, verdict == "present", common)
-            sites = assessment.get(f"{name}_sites") or []
+            sites = assessment.get(f"{name}Sites") or []
             finding["bodySite"] = {"text": ", ".join(sites) if sites else "all sites examined"}
             observations.append(finding)
     for key, slug, loinc, display in (
-        ("heart_rate_bpm", "heart-rate", "8867-4", "Heart rate"),
-        ("respiratory_rate_bpm", "respiratory-rate", "9279-1", "Respiratory rate"),
+        ("heartRateBpm", "heart-rate", "8867-4", "Heart rate"),
+        ("respiratoryRateBpm", "respiratory-rate", "9279-1", "Respiratory rate"),
     ):
         if assessment.get(key) is not None:
             observations.append(
@@ -316,7 +323,7 @@ def exam_bundle(
             )
     report = {
         "resourceType": "DiagnosticReport",
-        "id": f"{exam_id}-report",
+        "id": fhir_id(f"{exam_id}-report"),
         "status": "preliminary",
         "code": {
             "coding": [
@@ -335,7 +342,7 @@ def exam_bundle(
     resources = [patient, *observations, report]
     return {
         "resourceType": "Bundle",
-        "id": f"{exam_id}-{analysis_version or 'exam'}".replace(",", "-"),
+        "id": fhir_id(f"{exam_id}-{analysis_version or 'exam'}"),
         "type": "collection",
         "timestamp": assessed_at,
         "entry": [
@@ -345,18 +352,18 @@ def exam_bundle(
 
 
 def exam_conclusion(assessment: dict[str, Any]) -> str:
-    """The assessment in one sentence for a clinician."""
+    """The assessment (as stored: camelCase keys) in one sentence for a clinician."""
     parts = []
     for name in ("murmur", "wheeze", "crackle"):
         verdict = assessment.get(name)
         if verdict is None:
             continue
-        sites = assessment.get(f"{name}_sites") or []
+        sites = assessment.get(f"{name}Sites") or []
         where = f" at {', '.join(sites)}" if verdict == "present" and sites else ""
         parts.append(f"{name} {verdict}{where}")
-    if assessment.get("most_audible_site"):
-        parts.append(f"loudest at {assessment['most_audible_site']}")
-    for key, label in (("heart_rate_bpm", "heart rate"), ("respiratory_rate_bpm", "resp. rate")):
+    if assessment.get("mostAudibleSite"):
+        parts.append(f"loudest at {assessment['mostAudibleSite']}")
+    for key, label in (("heartRateBpm", "heart rate"), ("respiratoryRateBpm", "resp. rate")):
         if assessment.get(key) is not None:
             parts.append(f"{label} {float(assessment[key]):.0f}/min")
     if assessment.get("rhythm"):

@@ -37,6 +37,31 @@ def _exam(access: ClinicAccess, exam_id: str) -> Exam:
 )
 def create_exam(body: ExamIn, access: Annotated[ClinicAccess, Depends(ANY_MEMBER)]) -> ExamOut:
     """Open an exam of a patient: `protocol` heart-4, lung-6 or lung-12, or explicit `sites`."""
+    exam_id, exam, _ = _create(access, body, None)
+    return ExamOut(id=exam_id, **exam.model_dump())
+
+
+@router.put(
+    "/clinics/{clinic_id}/exams/{exam_id}",
+    response_model=ExamOut,
+    status_code=201,
+    responses=PROBLEMS,
+)
+def put_exam(
+    exam_id: ExamId,
+    body: ExamIn,
+    response: Response,
+    access: Annotated[ClinicAccess, Depends(ANY_MEMBER)],
+) -> ExamOut:
+    """Open an exam under an id the client made (the uploader does, to record offline): 201
+    created, 200 if it exists with the same patient and sites, 409 if it holds another exam."""
+    exam_id, exam, created = _create(access, body, exam_id)
+    if not created:
+        response.status_code = 200
+    return ExamOut(id=exam_id, **exam.model_dump())
+
+
+def _create(access: ClinicAccess, body: ExamIn, exam_id: str | None) -> tuple[str, Exam, bool]:
     db = firestore_client()
     patient = get_patient(db, access.clinic_id, body.patient_id)
     if patient is None:
@@ -44,13 +69,21 @@ def create_exam(body: ExamIn, access: Annotated[ClinicAccess, Depends(ANY_MEMBER
     if patient.status != "active":
         raise ApiError(410, "patient_erased", "Patient erased", "The patient's data was erased.")
     try:
-        exam_id, exam = exams.create_exam(
-            db, access.clinic_id, body.patient_id, body.protocol, body.sites, access.caller.uid
+        exam_id, exam, created = exams.create_exam(
+            db,
+            access.clinic_id,
+            body.patient_id,
+            body.protocol,
+            body.sites,
+            access.caller.uid,
+            exam_id,
         )
     except exams.ExamError as exc:
-        raise ApiError(422, exc.code, "Invalid exam", str(exc)) from exc
-    audit.record(db, access, "exam.create", f"exams/{exam_id}", patient_id=body.patient_id)
-    return ExamOut(id=exam_id, **exam.model_dump())
+        status = 409 if exc.code == "exam_conflict" else 422
+        raise ApiError(status, exc.code, "Invalid exam", str(exc)) from exc
+    if created:
+        audit.record(db, access, "exam.create", f"exams/{exam_id}", patient_id=body.patient_id)
+    return exam_id, exam, created
 
 
 @router.get("/clinics/{clinic_id}/exams/{exam_id}", response_model=ExamOut, responses=PROBLEMS)

@@ -198,6 +198,7 @@ def patient_fhir(
     """A FHIR R4 Bundle: the Patient and one DiagnosticReport per analysed recording, each with
     its Observations (rates, findings) and the Media of its audio."""
     from backend.api.routes.outputs import recording_fhir_resources
+    from stethoscope.fhir import fhir_id
 
     db = firestore_client()
     patient = _active(access, patient_id)
@@ -227,10 +228,10 @@ def patient_fhir(
             patient.mrn,
             patient.display_name,
         )
-        entries.append({"fullUrl": f"urn:uuid:Patient-{patient_id}", "resource": resource})
+        entries.append({"fullUrl": f"urn:uuid:Patient-{resource['id']}", "resource": resource})
     bundle = {
         "resourceType": "Bundle",
-        "id": f"{patient_id}-history",
+        "id": fhir_id(f"{patient_id}-history"),
         "type": "collection",
         "timestamp": now_utc().isoformat(),
         "entry": entries,
