@@ -43,6 +43,7 @@ bench: setup
 	$(PY) bench/cold_start.py
 	$(PY) bench/speed.py
 	$(PY) bench/memory.py
+	$(PY) bench/flac_savings.py --data ../shared/data
 	$(PY) bench/eval_heart.py --data ../shared/data
 	$(PY) bench/eval_lung.py --data ../shared/data
 	$(PY) bench/pipeline_latency.py

@@ -33,8 +33,13 @@ class Take:
     problems: list[str] = field(default_factory=list)
 
     def wav_bytes(self) -> bytes:
+        return self.encoded("wav")
+
+    def encoded(self, audio_format: str = "flac") -> bytes:
+        """The take as 16-bit FLAC (lossless, about half the bytes of WAV) or WAV."""
         buffer = io.BytesIO()
-        sf.write(buffer, self.samples, self.sample_rate_hz, format="WAV", subtype="PCM_16")
+        container = "FLAC" if audio_format == "flac" else "WAV"
+        sf.write(buffer, self.samples, self.sample_rate_hz, format=container, subtype="PCM_16")
         return buffer.getvalue()
 
 

@@ -147,12 +147,19 @@ def record(
     config = _config(api_url, clinic, outbox)
     take = _take_until_good(kind, seconds, device, serial, simulate, accept)
     recorded_at = datetime.now(UTC)
-    wav = take.wav_bytes()
+    audio = take.encoded(config.audio_format)
     with _open_outbox(config) as box:
         try:
-            item = box.add(wav, patient_id=patient, site=site, kind=kind, recorded_at=recorded_at)
+            item = box.add(
+                audio,
+                patient_id=patient,
+                site=site,
+                kind=kind,
+                recorded_at=recorded_at,
+                audio_format=config.audio_format,
+            )
         except OSError as exc:
-            kept = _keep_elsewhere(wav, recorded_at, config.outbox_dir)
+            kept = _keep_elsewhere(audio, recorded_at, config.outbox_dir, config.audio_format)
             console.print(f"[red]the outbox could not store the take ({exc.strerror}).[/red]")
             if kept is None:
                 console.print(
@@ -180,7 +187,7 @@ def import_files(
     clinic: Clinic = None,
     outbox: OutboxDir = None,
 ) -> None:
-    """Queue existing WAV recordings (each is checked to be readable audio first)."""
+    """Queue existing WAV or FLAC recordings (each is checked to be readable audio first)."""
     from stethoscope import AnalysisInputError
     from stethoscope.audio import read_recording
 
@@ -194,8 +201,14 @@ def import_files(
                 console.print(f"[red]{path}: not queued — {exc.code}: {exc.message}[/red]")
                 continue
             recorded = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            suffix = "flac" if path.suffix.lower() == ".flac" else "wav"
             item = box.add(
-                path.read_bytes(), patient_id=patient, site=site, kind=kind, recorded_at=recorded
+                path.read_bytes(),
+                patient_id=patient,
+                site=site,
+                kind=kind,
+                recorded_at=recorded,
+                audio_format=suffix,
             )
             console.print(f"queued {path.name} as [bold]{item.id}[/bold]")
 
@@ -394,7 +407,8 @@ def exam(
                 seed=number,
             )
             item = box.add(
-                take.wav_bytes(),
+                take.encoded(config.audio_format),
+                audio_format=config.audio_format,
                 patient_id=patient,
                 site=site,
                 kind=kind,
@@ -447,17 +461,19 @@ def _print_assessment(config: UploaderConfig, exam_id: str, wait_s: float) -> in
     return 0
 
 
-def _keep_elsewhere(wav: bytes, recorded_at: datetime, outbox_dir: Path) -> Path | None:
+def _keep_elsewhere(
+    audio: bytes, recorded_at: datetime, outbox_dir: Path, audio_format: str
+) -> Path | None:
     """Write a take the outbox could not store to the first folder that takes it."""
     import tempfile
 
-    name = f"take-{recorded_at:%Y%m%dT%H%M%S}.wav"
+    name = f"take-{recorded_at:%Y%m%dT%H%M%S}.{audio_format}"
     for folder in (Path.home(), Path(tempfile.gettempdir()), Path.cwd()):
         if folder.resolve() == outbox_dir.resolve():
             continue
         target = folder / name
         try:
-            target.write_bytes(wav)
+            target.write_bytes(audio)
         except OSError:
             with contextlib.suppress(OSError):
                 target.unlink()

@@ -7,6 +7,7 @@ STETH_OUTBOX           outbox directory (default ~/.local/share/steth-upload)
 STETH_FIREBASE_API_KEY the Firebase web API key (public; identifies the project)
 STETH_AUTH_EMULATOR    host:port of the Firebase Auth emulator (local stack only)
 STETH_RETENTION_DAYS   keep verified uploads locally this long (default 7)
+STETH_AUDIO_FORMAT     flac (default: lossless, about half the bytes) or wav
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class UploaderConfig:
     chunk_bytes: int = 1024 * 1024  # a multiple of 256 KiB, as resumable uploads require
     max_backoff_s: float = 60.0
     max_bytes_per_s: float | None = None  # upload bandwidth cap (None: as fast as the link allows)
+    audio_format: str = "flac"  # how takes are stored and uploaded: flac or wav
 
     @property
     def credentials_path(self) -> Path:
@@ -58,6 +60,11 @@ class UploaderConfig:
         }
         if env.get("STETH_CHUNK_BYTES"):
             values["chunk_bytes"] = int(env["STETH_CHUNK_BYTES"])
+        if env.get("STETH_AUDIO_FORMAT"):
+            chosen = env["STETH_AUDIO_FORMAT"].lower()
+            if chosen not in ("flac", "wav"):
+                raise ValueError(f"STETH_AUDIO_FORMAT must be flac or wav, not {chosen!r}")
+            values["audio_format"] = chosen
         if env.get("STETH_MAX_UPLOAD_BPS"):
             values["max_bytes_per_s"] = float(env["STETH_MAX_UPLOAD_BPS"])
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -63,6 +63,8 @@ CREATE TABLE IF NOT EXISTS exams (
     updated_at TEXT NOT NULL
 );
 """
+#: Containers a take is kept and uploaded in (its file's suffix says which).
+AUDIO_SUFFIXES = ("flac", "wav")
 #: Columns added after the first release: added to an older journal when it is opened.
 ADDED_COLUMNS = {"exam_id": "TEXT"}
 
@@ -152,10 +154,15 @@ class Outbox:
             raise OutboxError(f"cannot use the outbox folder {directory}: {exc.strerror}") from exc
         moved = None
         try:
-            self._db = self._open_journal()
-        except sqlite3.DatabaseError:
-            moved = self._move_damaged_journal()
-            self._db = self._open_journal()
+            try:
+                self._db = self._open_journal()
+            except sqlite3.OperationalError:
+                raise  # disk full, locked, unreadable: not damage, nothing to move aside
+            except sqlite3.DatabaseError:  # "not a database", "malformed": a damaged journal
+                moved = self._move_damaged_journal()
+                self._db = self._open_journal()
+        except sqlite3.OperationalError as exc:
+            raise OutboxError(f"cannot use the outbox journal in {directory}: {exc}") from exc
         self.reconciled = self.reconcile(journal_moved_to=moved)
 
     def _open_journal(self) -> sqlite3.Connection:
@@ -195,7 +202,8 @@ class Outbox:
         for temp in self.files.glob("*.tmp-*"):
             with contextlib.suppress(OSError):
                 temp.unlink()
-        for wav in sorted(self.files.glob("*.wav")):
+        takes = [p for suffix in AUDIO_SUFFIXES for p in self.files.glob(f"*.{suffix}")]
+        for wav in sorted(takes):
             if wav.name in known:
                 continue
             details = _read_sidecar(wav.with_suffix(".json"))
@@ -224,11 +232,14 @@ class Outbox:
         kind: str,
         recorded_at: datetime | None = None,
         exam_id: str | None = None,
+        audio_format: str = "wav",
     ) -> Item:
         """Store a take durably and queue it. Raises OSError (e.g. ENOSPC) if it cannot be
         written; a take whose file was written but not journaled is found by `reconcile`."""
         item_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
-        final = self.files / f"{item_id}.wav"
+        if audio_format not in AUDIO_SUFFIXES:
+            raise ValueError(f"audio format {audio_format!r}: one of {', '.join(AUDIO_SUFFIXES)}")
+        final = self.files / f"{item_id}.{audio_format}"
         details = {
             "patient_id": patient_id,
             "site": site,

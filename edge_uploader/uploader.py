@@ -191,6 +191,7 @@ class Uploader:
             "deviceId": self.config.device_id,
             "crc32c": item.crc32c,
             **({"examId": item.exam_id} if item.exam_id else {}),
+            "format": _audio_format(item),
         }
         url = f"{self.config.api_url.rstrip('/')}/v1/clinics/{self.config.clinic_id}/recordings"
         response = self._send(lambda: self.http.post(url, json=body, headers=self._auth()))
@@ -225,7 +226,7 @@ class Uploader:
                 last = offset + len(chunk) - 1
                 headers = {
                     "Content-Range": f"bytes {offset}-{last}/{item.size_bytes}",
-                    "Content-Type": "audio/wav",
+                    "Content-Type": f"audio/{_audio_format(item)}",
                 }
                 self.outbox.update(item.id, inflight_offset=offset)
                 try:
@@ -323,6 +324,11 @@ class Uploader:
     def _report(self, item: Item, offset: int) -> None:
         if self.progress is not None:
             self.progress(item, offset)
+
+
+def _audio_format(item: Item) -> str:
+    """flac or wav, from the take's file name."""
+    return "flac" if item.file.suffix.lower() == ".flac" else "wav"
 
 
 def _committed_end(response: httpx.Response) -> int:

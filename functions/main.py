@@ -26,7 +26,7 @@ set_global_options(region=FUNCTIONS_REGION, max_instances=20)
     bucket=RECORDINGS_BUCKET, memory=MemoryOption.GB_1, cpu=1, concurrency=1, timeout_sec=300
 )
 def analyze_recording(event: storage_fn.CloudEvent[storage_fn.StorageObjectData]) -> None:
-    """An object was finalized: analyse it if it is recordings/{clinicId}/{recordingId}.wav."""
+    """An object was finalized: analyse it if it is recordings/{clinic}/{id}.wav or .flac."""
     from backend.pipeline import process_storage_event
 
     process_storage_event(event.data)

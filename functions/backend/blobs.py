@@ -57,13 +57,15 @@ def stored_object(bucket: str, name: str, generation: int | None = None) -> Stor
 def create_upload_session(
     bucket: str, name: str, size_bytes: int, metadata: dict[str, str], origin: str | None = None
 ) -> str:
-    """A create-only resumable upload session: fixed size, `audio/wav`, the recording's custom
-    metadata, and `ifGenerationMatch=0` so it can never overwrite an existing recording. The URL
-    is the only credential the uploader needs."""
+    """A create-only resumable upload session: fixed size, the media type of the name (WAV or
+    FLAC), the recording's custom metadata, and `ifGenerationMatch=0` so it can never overwrite
+    an existing recording. The URL is the only credential the uploader needs."""
+    from backend.objects import content_type
+
     blob: Blob = storage_client().bucket(bucket).blob(name)
     blob.metadata = metadata
     url: str = blob.create_resumable_upload_session(
-        content_type="audio/wav", size=size_bytes, origin=origin, if_generation_match=0
+        content_type=content_type(name), size=size_bytes, origin=origin, if_generation_match=0
     )
     return url
 

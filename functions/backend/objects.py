@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -18,14 +18,23 @@ from backend.documents import DocumentId, is_valid_id
 from stethoscope.sites import Kind, Site, site_matches_kind
 
 RECORDING_PATH = re.compile(
-    r"^recordings/(?P<clinic>[A-Za-z0-9_-]{1,128})/(?P<recording>[A-Za-z0-9_-]{1,128})\.wav$"
+    r"^recordings/(?P<clinic>[A-Za-z0-9_-]{1,128})/(?P<recording>[A-Za-z0-9_-]{1,128})"
+    r"\.(?P<format>wav|flac)$"
 )
+#: Containers a recording is uploaded in: FLAC (lossless, about half the bytes) or WAV.
+AudioFormat = Literal["wav", "flac"]
+CONTENT_TYPES: dict[str, str] = {"wav": "audio/wav", "flac": "audio/flac"}
 #: Custom metadata every recording object carries (written by the API's upload session).
 METADATA_KEYS = ("patientId", "site", "kind", "deviceId", "recordedAt", "uploadedBy")
 
 
-def recording_path(clinic_id: str, recording_id: str) -> str:
-    return f"recordings/{clinic_id}/{recording_id}.wav"
+def recording_path(clinic_id: str, recording_id: str, audio_format: AudioFormat = "wav") -> str:
+    return f"recordings/{clinic_id}/{recording_id}.{audio_format}"
+
+
+def content_type(name: str) -> str:
+    """The media type of a recording object, from its name."""
+    return CONTENT_TYPES["flac" if name.endswith(".flac") else "wav"]
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from backend.documents import Patient, PatientErasure, Recording, search_key
+from backend.objects import recording_path
 from backend.recordings import now_utc
 
 if TYPE_CHECKING:
@@ -267,7 +268,11 @@ def continue_erasure(
             return _finish_erasure(db, clinic_id, ref, patient, erasure)
         counts = {"recordings": 0, "analyses": 0, "objects": 0, "exams": 0}
         for recording in recordings:
-            counts["objects"] += delete_objects(bucket, clinic_id, recording.id)
+            path = (recording.to_dict() or {}).get("storagePath")
+            for name in {recording_path(clinic_id, recording.id, f) for f in ("wav", "flac")} | (
+                {path} if isinstance(path, str) else set()
+            ):
+                counts["objects"] += delete_objects(bucket, name)
             for analysis in recording.reference.collection("analyses").stream():
                 analysis.reference.delete()
                 counts["analyses"] += 1
@@ -282,14 +287,12 @@ def continue_erasure(
             return ErasureProgress("erasing", erasure)
 
 
-def delete_objects(bucket: str, clinic_id: str, recording_id: str) -> int:
-    """Every generation of the recording's object (a versioned bucket keeps old ones)."""
+def delete_objects(bucket: str, name: str) -> int:
+    """Every generation of the object `name` (a versioned bucket keeps old ones)."""
     from google.api_core import exceptions as gcloud_errors
 
     from backend.clients import storage_client
-    from backend.objects import recording_path
 
-    name = recording_path(clinic_id, recording_id)
     deleted = 0
     client = storage_client()
     for blob in client.list_blobs(bucket, prefix=name, versions=True):

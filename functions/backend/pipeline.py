@@ -53,7 +53,7 @@ def process_object(
         if claimed.reason == "patient_erased":  # erasure is final: late uploads are deleted too
             from backend.patients import delete_objects
 
-            delete_objects(obj.bucket, clinic_id, recording_id)
+            delete_objects(obj.bucket, obj.name)
         return claimed.reason
     log("claimed", attempt=claimed.recording.attempts, context=context)
     if obj.size > settings.max_upload_bytes:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from backend import blobs
 from backend.clients import firestore_client
 from backend.documents import Recording, RecordingStatus
-from backend.objects import recording_path
+from backend.objects import AudioFormat, recording_path
 from backend.recordings import now_utc, recording_ref
 from backend.settings import Settings
 
@@ -44,6 +44,7 @@ class RecordingRequest:
     size_bytes: int
     created_by: str
     exam_id: str | None = None
+    audio_format: AudioFormat = "wav"
 
 
 def recording_id_for(clinic_id: str, device_id: str, client_recording_id: str) -> str:
@@ -77,7 +78,7 @@ def register(request: RecordingRequest, settings: Settings) -> Registration:
             recorded_at=request.recorded_at,
             created_at=now,
             created_by=request.created_by,
-            storage_path=recording_path(request.clinic_id, recording_id),
+            storage_path=recording_path(request.clinic_id, recording_id, request.audio_format),
             status=RecordingStatus.AWAITING_UPLOAD,
             size_bytes=request.size_bytes,
             updated_at=now,

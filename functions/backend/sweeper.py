@@ -18,7 +18,7 @@ from backend import blobs
 from backend.clients import firestore_client
 from backend.documents import RecordingStatus
 from backend.logs import log
-from backend.objects import StoredObject, recording_path
+from backend.objects import RECORDING_PATH, StoredObject, recording_path
 from backend.pipeline import process_object
 from backend.recordings import now_utc
 from backend.settings import Settings, get_settings
@@ -71,7 +71,10 @@ def _object_of(snapshot: Any, settings: Settings) -> StoredObject | None:
     malformed one still reaches the pipeline (whose claim then rejects it with a code)."""
     raw = snapshot.to_dict() or {}
     clinic_id, recording_id = snapshot.reference.parent.parent.id, snapshot.reference.id
+    stored_path = raw.get("storagePath")
     name = recording_path(clinic_id, recording_id)
+    if isinstance(stored_path, str) and RECORDING_PATH.match(stored_path):
+        name = stored_path
     try:
         generation = int(raw.get("generation") or 0) or None
     except (TypeError, ValueError):

@@ -395,3 +395,34 @@ def test_sweeper_rejects_a_malformed_failed_document(
     stored = ref.get().to_dict()
     assert stored["status"] == "rejected" and stored["error"]["code"] == "invalid_document"
     assert sweep().outcomes == {}
+
+
+def test_flac_upload_is_analysed(db: firestore.Client, bucket: storage.Bucket) -> None:
+    """Takes arrive as FLAC by default (lossless, about half the bytes of WAV)."""
+    import io
+
+    import soundfile as sf
+
+    from stethoscope.simulate import simulate_heart
+
+    buffer = io.BytesIO()
+    sf.write(
+        buffer,
+        simulate_heart(10.0, 70.0, 4000.0, seed=3).samples,
+        4000,
+        format="FLAC",
+        subtype="PCM_16",
+    )
+    seed_recording(db, "c1", "lossless")
+    ref = db.collection("clinics").document("c1").collection("recordings").document("lossless")
+    ref.update({"storagePath": "recordings/c1/lossless.flac"})
+    blob = bucket.blob("recordings/c1/lossless.flac")
+    blob.metadata = object_metadata()
+    blob.upload_from_string(buffer.getvalue(), content_type="audio/flac")
+    blob.reload()
+    obj = StoredObject(
+        BUCKET, blob.name, int(blob.generation), int(blob.size), metadata=blob.metadata
+    )
+    assert process_object(obj) == "analyzed"
+    rec = get_recording(db, "c1", "lossless")
+    assert rec.summary is not None and abs((rec.summary.heart_rate_bpm or 0) - 70) <= 5

@@ -105,15 +105,15 @@ def test_unwritable_outbox_is_one_clear_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
-@pytest.fixture
-def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 64 KiB file system (tmpfs): writing a take to it fails with ENOSPC."""
+@pytest.fixture(params=[128])
+def tiny_disk(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A real file system of `param` KiB (tmpfs): room for the journal, not for a take."""
     mount_point = tmp_path / "tiny"
     mount_point.mkdir()
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
+        ["mount", "-t", "tmpfs", "-o", f"size={request.param}k", "tmpfs", str(mount_point)],
         capture_output=True,
         check=False,
     )
@@ -133,17 +133,26 @@ def test_full_disk_while_recording_keeps_the_take(
     monkeypatch.setenv("HOME", str(home))
     result = CliRunner().invoke(
         app,
-        ["record", "--patient", "p1", "--site", "mitral", "--seconds", "10", "--simulate",
+        ["record", "--patient", "p1", "--site", "mitral", "--seconds", "30", "--simulate",
          "--yes", "--no-upload", "--outbox", str(tiny_disk / "outbox")],
     )  # fmt: skip
     assert result.exit_code == EXIT_OUTBOX, result.output
     assert "could not store the take" in result.output and "Traceback" not in result.output
-    kept = list(home.glob("take-*.wav"))
+    kept = list(home.glob("take-*.flac"))
     assert len(kept) == 1 and kept[0].stat().st_size > 64 * 1024
     assert "steth-upload import" in result.output
     # nothing half-written is left to confuse the outbox
     with Outbox(tiny_disk / "outbox") as box:
         assert box.all() == []
+
+
+@pytest.mark.parametrize("tiny_disk", [16], indirect=True)
+def test_disk_too_full_for_the_journal_is_one_line_and_moves_nothing(tiny_disk: Path) -> None:
+    (tiny_disk / "filler").write_bytes(b"\0" * (12 * 1024))
+    result = CliRunner().invoke(app, ["status", "--outbox", str(tiny_disk / "outbox")])
+    assert result.exit_code == EXIT_OUTBOX, result.output
+    assert "cannot use the outbox journal" in result.output and "Traceback" not in result.output
+    assert not list((tiny_disk / "outbox").glob("*.damaged-*")), "a full disk is not damage"
 
 
 def test_journal_is_a_real_sqlite_file(tmp_path: Path) -> None:

@@ -95,13 +95,13 @@ def uploader(clinic: Clinic, box: Outbox, **kwargs: object) -> Uploader:
     )  # type: ignore[arg-type]
 
 
-def stored_bytes(recording_id: str) -> bytes:
+def stored_bytes(recording_id: str, suffix: str = ".wav") -> bytes:
     from backend.clients import storage_client
 
     return (
         storage_client()
         .bucket(BUCKET)
-        .blob(f"recordings/c1/{recording_id}.wav")
+        .blob(f"recordings/c1/{recording_id}{suffix}")
         .download_as_bytes()
     )
 
@@ -154,7 +154,8 @@ def test_simulated_take_end_to_end(clinic: Clinic, db: firestore.Client) -> None
     with Outbox(clinic.config.outbox_dir) as box:
         [item] = box.all()
     assert item.state == State.VERIFIED and item.recording_id
-    assert stored_bytes(item.recording_id) == item.file.read_bytes()
+    assert item.file.suffix == ".flac", "takes are kept and uploaded as FLAC by default"
+    assert stored_bytes(item.recording_id, ".flac") == item.file.read_bytes()
     assert wait_for_status(db, item.recording_id) == RecordingStatus.ANALYZED
     summary = get_recording(db, "c1", item.recording_id).summary
     assert summary is not None and summary.heart_rate_bpm == pytest.approx(78, abs=5)

@@ -21,6 +21,7 @@ from backend.documents import (
     RecordingSummary,
     Role,
 )
+from backend.objects import AudioFormat
 from stethoscope.sites import Kind, ProtocolName, Site, site_matches_kind
 
 MIN_WAV_BYTES = 44  # a WAV header
@@ -41,6 +42,7 @@ class UploadSlotRequest(Document):
         None, alias="crc32c", pattern=r"^[A-Za-z0-9+/]{6}==$", description="base64, as GCS"
     )
     exam_id: DocumentId | None = Field(None, description="the exam this take belongs to")
+    format: AudioFormat = Field("wav", description="container of the upload: flac or wav")
 
     @field_validator("recorded_at")
     @classmethod

@@ -18,6 +18,7 @@ from backend.api.routes.recordings import load_recording
 from backend.api.schemas import RecordingOut
 from backend.clients import firestore_client
 from backend.documents import Analysis, Patient, Recording
+from backend.objects import content_type
 from backend.patients import get_patient
 from backend.recordings import recording_ref
 from backend.settings import get_settings
@@ -199,8 +200,8 @@ def _fhir_context(
     "/clinics/{clinic_id}/recordings/{recording_id}/audio",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"audio/wav": {}}},
-        206: {"content": {"audio/wav": {}}},
+        200: {"content": {"audio/wav": {}, "audio/flac": {}}},
+        206: {"content": {"audio/wav": {}, "audio/flac": {}}},
         416: {"model": Problem},
         **PROBLEMS,
     },
@@ -229,7 +230,7 @@ def audio(
         headers["Content-Length"] = str(size)
         return StreamingResponse(
             _chunks(obj.bucket, obj.name, obj.generation, 0, size - 1),
-            media_type="audio/wav",
+            media_type=content_type(obj.name),
             headers=headers,
         )
     start, end = _parse_range(range_header, size)
@@ -240,7 +241,7 @@ def audio(
     return StreamingResponse(
         _chunks(obj.bucket, obj.name, obj.generation, start, end),
         status_code=206,
-        media_type="audio/wav",
+        media_type=content_type(obj.name),
         headers=headers,
     )
 

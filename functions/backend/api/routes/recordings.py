@@ -100,6 +100,7 @@ def create_upload_slot(
         size_bytes=body.size_bytes,
         created_by=access.caller.uid,
         exam_id=body.exam_id,
+        audio_format=body.format,
     )
     db = firestore_client()
     if body.exam_id is not None:
