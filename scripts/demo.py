@@ -30,6 +30,7 @@ from scripts.stack import LocalStack
 
 CLINIC = "demo-clinic"
 API_KEY = "local-dev-key"
+EXAMS = (("heart-4", "mitral"), ("lung-6", "posterior-left-lower"))
 TAKES = (
     ("heart", "mitral", "Heart (mitral area)"),
     ("lung", "posterior-right-lower", "Lung (posterior right lower)"),
@@ -100,7 +101,12 @@ def run(stack: LocalStack, seconds: float, output: Path) -> None:
     with step("register a patient through the API"):
         response = httpx.post(
             f"{api}/clinics/{CLINIC}/patients",
-            json={"label": "Demo bed 1", "birthYear": 1958, "sex": "female"},
+            json={
+                "mrn": "DEMO-0001",
+                "displayName": "Demo Patient",
+                "birthYear": 1958,
+                "sex": "female",
+            },
             headers=headers,
         )
         response.raise_for_status()
@@ -127,6 +133,60 @@ def run(stack: LocalStack, seconds: float, output: Path) -> None:
                 name = f"{kind}-{suffix}" if suffix != "fhir" else f"{kind}-fhir.json"
                 (output / name).write_bytes(response.content)
         _print_findings(title, recording, (analysed - created).total_seconds(), waited_s)
+    for protocol, finding_at in EXAMS:
+        with step(f"record a simulated {protocol} exam through the uploader and wait for it"):
+            _uploader(
+                uploader_env,
+                "exam",
+                "--simulate",
+                "--patient",
+                patient,
+                "--protocol",
+                protocol,
+                "--seconds",
+                f"{seconds:g}",
+                "--simulate-finding-at",
+                finding_at,
+                "--yes",
+                "--wait",
+                "90",
+            )
+            exam_id = _newest_exam(outbox)
+            exam = httpx.get(f"{api}/clinics/{CLINIC}/exams/{exam_id}", headers=headers).json()
+        with step(f"write the {protocol} exam report and FHIR bundle"):
+            base = f"{api}/clinics/{CLINIC}/exams/{exam_id}"
+            for suffix, name in (
+                ("report.pdf", f"exam-{protocol}.pdf"),
+                ("fhir", f"exam-{protocol}-fhir.json"),
+            ):
+                response = httpx.get(f"{base}/{suffix}", headers=headers, timeout=120)
+                response.raise_for_status()
+                (output / name).write_bytes(response.content)
+        _print_exam(protocol, finding_at, exam)
+
+
+def _newest_exam(outbox: Path) -> str:
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(outbox / "outbox.sqlite3")) as db:
+        row = db.execute("SELECT id, state FROM exams ORDER BY created_at DESC LIMIT 1").fetchone()
+    if row is None or row[1] != "completed":
+        raise RuntimeError(f"the exam was not completed on the server: {row}")
+    return str(row[0])
+
+
+def _print_exam(protocol: str, finding_at: str, exam: dict[str, Any]) -> None:
+    from stethoscope.fhir import exam_conclusion
+
+    print(
+        f"\n  {protocol} exam — {exam['id']} ({exam['status']}), simulated finding at {finding_at}"
+    )
+    for site in exam["siteOrder"]:
+        entry = exam["sites"][site]
+        print(f"    {site:24s} {entry['status']:10s} usable={entry.get('usable')}")
+    print(f"    assessment: {exam_conclusion(exam.get('assessment') or {})}")
+    if exam.get("reRecord"):
+        print(f"    record again: {', '.join(exam['reRecord'])}")
 
 
 def _uploader(env: dict[str, str], *args: str) -> None:

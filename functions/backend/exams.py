@@ -280,6 +280,7 @@ def _store_assessment(
     sites: dict[str, ExamSite],
 ) -> Exam:
     from stethoscope.exam import assess_exam
+    from stethoscope.exam_lung import assess_lung_exam
     from stethoscope.result import AnalysisResult
 
     results = {
@@ -287,7 +288,8 @@ def _store_assessment(
         for site, entry in sites.items()
         if entry.result is not None
     }
-    assessment = assess_exam(results).model_dump(mode="json", by_alias=True) if results else None
+    assess = assess_exam if exam.kind == "heart" else assess_lung_exam
+    assessment = assess(results).model_dump(mode="json", by_alias=True) if results else None
     versions = sorted({r.version for r in results.values()})
     done = all(v.status in FINAL_SITE_STATES for v in sites.values())
     now = now_utc()

@@ -170,3 +170,7 @@ def test_exam_fhir_report_validates(world: World) -> None:
     assert rates and float(rates[0].valueQuantity.value) == pytest.approx(66.0, abs=5.0)
     assert world.client.get(f"/v1/clinics/c1/exams/{exam['id']}/fhir",
                             headers=bearer("u-upl")).status_code == 403  # fmt: skip
+    pdf = world.client.get(f"/v1/clinics/c1/exams/{exam['id']}/report.pdf", headers=CLIN)
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    assert b"heart rate 6" in pdf.data, "the assessment is in the PDF's metadata"
+    assert len(pdf.data) < 1_000_000

@@ -7,6 +7,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from backend import audit, exams
 from backend.api.auth import ANY_MEMBER, CLINICAL, ClinicAccess
@@ -144,6 +145,76 @@ def _set_status(access: ClinicAccess, exam_id: str, status: str, action: AuditAc
         raise ApiError(409, exc.code, "Exam closed", str(exc)) from exc
     audit.record(db, access, action, f"exams/{exam_id}", patient_id=exam.patient_id)
     return ExamOut(id=exam_id, **exam.model_dump())
+
+
+@router.get(
+    "/clinics/{clinic_id}/exams/{exam_id}/report.pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}, **PROBLEMS},
+)
+async def exam_report(
+    exam_id: ExamId, access: Annotated[ClinicAccess, Depends(CLINICAL)]
+) -> Response:
+    """One PDF for the exam: a row per site (a short waveform and its findings), the
+    assessment, what to re-record, the analysis version and the decision-support note."""
+    pdf = await run_in_threadpool(_render_exam, access, exam_id)
+    return Response(pdf, media_type="application/pdf")
+
+
+def _render_exam(access: ClinicAccess, exam_id: str) -> bytes:
+    from stethoscope.exam_report import SiteTrace, render_exam_report
+    from stethoscope.fhir import exam_conclusion
+    from stethoscope.result import AnalysisResult
+
+    db = firestore_client()
+    exam = _exam(access, exam_id)
+    traces = []
+    for site in exam.site_order:
+        entry = exam.sites[site]
+        result = None if entry.result is None else AnalysisResult.model_validate(entry.result)
+        samples, rate = (
+            _site_audio(access.clinic_id, entry.recording_id, exam.kind)
+            if entry.recording_id and entry.status == "analyzed"
+            else (None, 0.0)
+        )
+        traces.append(SiteTrace(site, entry.status, samples, rate, result))
+    patient = get_patient(db, access.clinic_id, exam.patient_id)
+    who = (patient.display_name or patient.label or patient.mrn) if patient else None
+    title = f"{exam.kind.capitalize()} exam ({exam.protocol}), {who or exam.patient_id}"
+    pdf = render_exam_report(
+        traces,
+        exam_conclusion(exam.assessment or {}),
+        exam.re_record,
+        title=title,
+        version=exam.analysis_version,
+    )
+    audit.record(
+        db, access, "exam.report", f"exams/{exam_id}/report.pdf", patient_id=exam.patient_id
+    )
+    return pdf
+
+
+def _site_audio(clinic_id: str, recording_id: str, kind: str) -> tuple[Any, float]:
+    """A site's audio at the analysis rate, streamed (bounded memory); (None, 0) if gone."""
+    from google.api_core import exceptions as gcloud_errors
+
+    from backend import blobs
+    from backend.recordings import recording_ref
+    from stethoscope import AnalysisInputError
+    from stethoscope.analysis import analysis_rate_hz
+    from stethoscope.audio import read_recording
+
+    snapshot = recording_ref(firestore_client(), clinic_id, recording_id).get()
+    raw = snapshot.to_dict() or {}
+    path, generation = raw.get("storagePath"), raw.get("generation")
+    if not isinstance(path, str) or not generation:
+        return None, 0.0
+    try:
+        with blobs.open_for_reading(get_settings().bucket, path, int(generation)) as reader:
+            audio = read_recording(reader, target_rate_hz=analysis_rate_hz(kind))  # type: ignore[arg-type]
+    except (gcloud_errors.NotFound, AnalysisInputError):
+        return None, 0.0
+    return audio.samples, audio.sample_rate_hz
 
 
 @router.get(
