@@ -17,6 +17,10 @@ import httpx
 from edge_uploader.config import UploaderConfig
 
 
+class OfflineError(Exception):
+    """The session could not be refreshed because the network is down (not a sign-in problem)."""
+
+
 class AuthError(Exception):
     """Sign-in failed or the stored session is no longer valid: run `login` again."""
 
@@ -33,15 +37,33 @@ class Session:
         return json.dumps(self.__dict__)
 
 
+#: Firebase Auth error codes in words, with what to do next.
+_SIGN_IN_ERRORS = {
+    "EMAIL_NOT_FOUND": "no account with this email; ask your clinic's admin to add you",
+    "INVALID_PASSWORD": "wrong password; try again or ask your admin to reset it",
+    "INVALID_LOGIN_CREDENTIALS": "wrong email or password; try again",
+    "USER_DISABLED": "this account is disabled; ask your clinic's admin",
+    "TOO_MANY_ATTEMPTS_TRY_LATER": "too many attempts; wait a few minutes and try again",
+    "INVALID_EMAIL": "that is not a valid email address",
+}
+
+
 def login(config: UploaderConfig, email: str, password: str) -> Session:
-    response = httpx.post(
-        f"{config.identity_toolkit_url}/accounts:signInWithPassword",
-        params={"key": config.api_key},
-        json={"email": email, "password": password, "returnSecureToken": True},
-        timeout=30,
-    )
+    try:
+        response = httpx.post(
+            f"{config.identity_toolkit_url}/accounts:signInWithPassword",
+            params={"key": config.api_key},
+            json={"email": email, "password": password, "returnSecureToken": True},
+            timeout=30,
+        )
+    except httpx.TransportError as exc:
+        raise AuthError(
+            f"cannot reach the sign-in service ({type(exc).__name__}); check the network and "
+            "try again"
+        ) from exc
     if response.status_code != 200:
-        raise AuthError(f"sign-in refused: {_message(response)}")
+        code = _message(response).split(":")[0].strip()
+        raise AuthError(f"sign-in refused: {_SIGN_IN_ERRORS.get(code, code)}")
     body = response.json()
     session = Session(
         uid=body["localId"],
@@ -59,12 +81,15 @@ def id_token(config: UploaderConfig) -> str:
     session = load(config.credentials_path)
     if session.expires_at - time.time() > 120:
         return session.id_token
-    response = httpx.post(
-        config.secure_token_url,
-        params={"key": config.api_key},
-        data={"grant_type": "refresh_token", "refresh_token": session.refresh_token},
-        timeout=30,
-    )
+    try:
+        response = httpx.post(
+            config.secure_token_url,
+            params={"key": config.api_key},
+            data={"grant_type": "refresh_token", "refresh_token": session.refresh_token},
+            timeout=30,
+        )
+    except httpx.TransportError as exc:
+        raise OfflineError(f"cannot reach the sign-in service ({type(exc).__name__})") from exc
     if response.status_code != 200:
         raise AuthError(f"the session expired ({_message(response)}); run `steth-upload login`")
     body = response.json()
@@ -73,6 +98,15 @@ def id_token(config: UploaderConfig) -> str:
     session.expires_at = time.time() + int(body.get("expires_in", 3600))
     save(config.credentials_path, session)
     return session.id_token
+
+
+def logout(config: UploaderConfig) -> bool:
+    """Forget the session on this laptop (a shared laptop's next user signs in anew)."""
+    try:
+        config.credentials_path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def load(path: Path) -> Session:

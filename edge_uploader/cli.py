@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -39,20 +39,24 @@ from edge_uploader.capture import (
     simulated,
 )
 from edge_uploader.config import UploaderConfig
-from edge_uploader.outbox import Item, Outbox, OutboxError, State
-from edge_uploader.uploader import SyncReport, Uploader
+from edge_uploader.outbox import PENDING, Item, Outbox, OutboxError, State
+from edge_uploader.uploader import SyncReport, TransientError, Uploader
 
 EXIT_FAILED, EXIT_AUTH, EXIT_OFFLINE, EXIT_OUTBOX = 1, 3, 4, 5
 app = typer.Typer(help="Record heart and lung sounds and upload them safely.", no_args_is_help=True)
 console = Console()
 
-ApiUrl = Annotated[str | None, typer.Option(help="API base URL [env STETH_API_URL]")]
-Clinic = Annotated[str | None, typer.Option(help="clinic id [env STETH_CLINIC]")]
+ApiUrl = Annotated[str | None, typer.Option(help="API base URL (env STETH_API_URL)")]
+Clinic = Annotated[str | None, typer.Option(help="clinic id (env STETH_CLINIC)")]
 OutboxDir = Annotated[
-    Path | None, typer.Option("--outbox", help="outbox directory [env STETH_OUTBOX]")
+    Path | None, typer.Option("--outbox", help="outbox directory (env STETH_OUTBOX)")
 ]
-Patient = Annotated[str, typer.Option(help="patient id (pseudonymous)")]
-Site = Annotated[str, typer.Option(help="auscultation site, e.g. mitral, posterior-left-lower")]
+Patient = Annotated[str, typer.Option(help="patient id (`steth-upload patients find` shows it)")]
+SITES_HELP = (
+    "auscultation site. heart: aortic, pulmonic, tricuspid, mitral. lung: trachea, or "
+    "{anterior|posterior|lateral}-{left|right}-{upper|middle|lower}, e.g. posterior-left-lower"
+)
+Site = Annotated[str, typer.Option(help=SITES_HELP)]
 Kind = Annotated[str, typer.Option(help="heart or lung")]
 
 
@@ -87,6 +91,63 @@ def _open_outbox(config: UploaderConfig) -> Iterator[Outbox]:
         yield box
 
 
+def _check_site(site: str, kind: str) -> None:
+    """Refuse a site the server would refuse, before anything is recorded."""
+    from stethoscope.sites import HEART_SITES, LUNG_SITES, site_matches_kind
+
+    if not site_matches_kind(site, kind):
+        allowed = HEART_SITES if kind == "heart" else LUNG_SITES
+        raise typer.BadParameter(
+            f"{site!r} is not a {kind} site; one of: {', '.join(allowed)}", param_hint="--site"
+        )
+
+
+def _resolve_patient(config: UploaderConfig, patient: str | None, mrn: str | None) -> str:
+    """The patient id to record for, checked with the server when it can be reached: a wrong
+    id shows up now, not after the patient was recorded."""
+    import httpx
+
+    if (patient is None) == (mrn is None):
+        raise typer.BadParameter("give --patient or --mrn", param_hint="--patient")
+    base = f"{config.api_url.rstrip('/')}/v1/clinics/{config.clinic_id}/patients"
+    try:
+        headers = {"Authorization": f"Bearer {_token(config)}"}
+        if mrn is not None:
+            found = httpx.get(base, params={"mrn": mrn}, headers=headers, timeout=15)
+            items = found.json().get("items", []) if found.status_code == 200 else []
+            if not items:
+                _fail_input(
+                    f"no patient with record number {mrn} in clinic {config.clinic_id}; "
+                    "check it, or ask a clinician to register the patient"
+                )
+            return str(items[0]["id"])
+        assert patient is not None
+        checked = httpx.get(f"{base}/{patient}", headers=headers, timeout=15)
+        if checked.status_code in (404, 410, 422):
+            _fail_input(
+                f"no patient {patient} in clinic {config.clinic_id}; find the id with "
+                "`steth-upload patients find --name …` or record with --mrn"
+            )
+    except (httpx.TransportError, TransientError):
+        if mrn is not None:
+            _fail_input(
+                "record numbers are looked up on the server, which cannot be reached; "
+                "record with --patient ID, or try again when online"
+            )
+        console.print(
+            "[yellow]offline: the patient could not be checked now; the take is kept "
+            "and checked when it is uploaded[/yellow]"
+        )
+    except auth.AuthError as exc:
+        console.print(f"[yellow]{exc}; the patient is checked when the take is uploaded[/yellow]")
+    return str(patient)
+
+
+def _fail_input(message: str) -> NoReturn:
+    console.print(f"[red]{message}[/red]")
+    raise typer.Exit(2)
+
+
 def _check_kind(kind: str) -> None:
     if kind not in ("heart", "lung"):
         raise typer.BadParameter("must be heart or lung", param_hint="--kind")
@@ -108,6 +169,84 @@ def login(
     console.print(f"signed in as [bold]{session.email}[/bold] ({session.uid})")
 
 
+patients_app = typer.Typer(help="Find patients (by record number or name) to record them.")
+app.add_typer(patients_app, name="patients")
+
+
+@patients_app.command("find")
+def find_patients(
+    mrn: Annotated[str | None, typer.Option(help="medical record number (exact)")] = None,
+    name: Annotated[str | None, typer.Option(help="the start of the name")] = None,
+    api_url: ApiUrl = None,
+    clinic: Clinic = None,
+    outbox: OutboxDir = None,
+) -> None:
+    """Look up patients in the clinic; record one with --patient ID (or --mrn)."""
+    import httpx
+
+    if (mrn is None) == (name is None):
+        raise typer.BadParameter("give --mrn or --name", param_hint="--mrn")
+    config = _config(api_url, clinic, outbox)
+    url = f"{config.api_url.rstrip('/')}/v1/clinics/{config.clinic_id}/patients"
+    params = {"mrn": mrn} if mrn is not None else {"q": name, "limit": 20}
+    try:
+        response = httpx.get(
+            url, params=params, timeout=15, headers={"Authorization": f"Bearer {_token(config)}"}
+        )
+    except (httpx.TransportError, TransientError) as exc:
+        console.print("[yellow]the server cannot be reached; try again when online[/yellow]")
+        raise typer.Exit(EXIT_OFFLINE) from exc
+    except auth.AuthError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(EXIT_AUTH) from exc
+    if response.status_code != 200:
+        _fail_input(f"the server refused the search: {_server_problem(response)}")
+    items = response.json().get("items", [])
+    for patient in items:
+        born = patient.get("birthDate") or patient.get("birthYear") or "-"
+        console.print(
+            f"{patient['id']}  MRN {patient.get('mrn') or '-':12s} "
+            f"{patient.get('displayName') or patient.get('label') or '':30.30s} {born}"
+        )
+    if not items:
+        console.print("no patient found; a clinician registers new patients")
+
+
+def _server_problem(response: Any) -> str:
+    """A problem document in one line, with the fields at fault (validation errors)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}"
+    fields = [".".join(str(p) for p in e.get("loc", [])[1:]) for e in body.get("errors") or []]
+    detail = body.get("detail") or body.get("title") or ""
+    return f"{body.get('code', response.status_code)}: {detail}" + (
+        f" ({', '.join(fields)})" if fields else ""
+    )
+
+
+@app.command()
+def logout(outbox: OutboxDir = None) -> None:
+    """Forget the session on this laptop (the takes in the outbox stay)."""
+    config = _config(None, None, outbox)
+    console.print("signed out" if auth.logout(config) else "nobody was signed in")
+
+
+@app.command()
+def whoami(outbox: OutboxDir = None) -> None:
+    """Who is signed in on this laptop, and for which clinic and API."""
+    config = _config(None, None, outbox)
+    try:
+        session = auth.load(config.credentials_path)
+    except auth.AuthError as exc:
+        console.print(f"[yellow]{exc}[/yellow]")
+        raise typer.Exit(EXIT_AUTH) from exc
+    console.print(
+        f"{session.email} ({session.uid}); clinic {config.clinic_id or '(none set)'}; "
+        f"API {config.api_url}"
+    )
+
+
 @app.command()
 def devices() -> None:
     """List candidate stethoscopes: USB audio inputs and USB serial ports."""
@@ -123,8 +262,13 @@ def devices() -> None:
 
 @app.command()
 def record(
-    patient: Patient,
     site: Site,
+    patient: Annotated[
+        str | None, typer.Option(help="patient id (`steth-upload patients find` shows it)")
+    ] = None,
+    mrn: Annotated[
+        str | None, typer.Option(help="the patient's medical record number instead of --patient")
+    ] = None,
     kind: Kind = "heart",
     seconds: Annotated[float, typer.Option(min=1.0, max=600.0)] = 30.0,
     device: Annotated[str | None, typer.Option(help="USB audio input (name or index)")] = None,
@@ -144,7 +288,9 @@ def record(
 ) -> None:
     """Record a take, check its quality on the spot, save it to the outbox, upload it."""
     _check_kind(kind)
+    _check_site(site, kind)
     config = _config(api_url, clinic, outbox)
+    patient = _resolve_patient(config, patient, mrn)
     take = _take_until_good(kind, seconds, device, serial, simulate, accept)
     recorded_at = datetime.now(UTC)
     audio = take.encoded(config.audio_format)
@@ -152,6 +298,7 @@ def record(
         try:
             item = box.add(
                 audio,
+                clinic_id=config.clinic_id or None,
                 patient_id=patient,
                 site=site,
                 kind=kind,
@@ -183,34 +330,82 @@ def import_files(
     patient: Patient,
     site: Site,
     kind: Kind = "heart",
+    recorded_at: Annotated[
+        datetime | None,
+        typer.Option(help="when it was recorded (default: the file's own date, else its mtime)"),
+    ] = None,
     api_url: ApiUrl = None,
     clinic: Clinic = None,
     outbox: OutboxDir = None,
 ) -> None:
-    """Queue existing WAV or FLAC recordings (each is checked to be readable audio first)."""
-    from stethoscope import AnalysisInputError
-    from stethoscope.audio import read_recording
+    """Queue existing WAV or FLAC recordings: each is checked to be readable audio, its quality
+    shown, and a file already in the outbox is not queued twice. Exits 1 if any is refused."""
+    from edge_uploader.checksums import crc32c_base64
+    from stethoscope import AnalysisInputError, analyze_file
 
     _check_kind(kind)
+    _check_site(site, kind)
     config = _config(api_url, clinic, outbox)
+    refused = 0
     with _open_outbox(config) as box:
+        known = {item.crc32c: item.id for item in box.all()}
         for path in files:
+            data = path.read_bytes()
             try:
-                read_recording(path)
+                quality = analyze_file(data, kind).quality  # type: ignore[arg-type]
             except AnalysisInputError as exc:
-                console.print(f"[red]{path}: not queued — {exc.code}: {exc.message}[/red]")
+                console.print(f"[red]{path.name}: not queued — {exc.message}[/red]")
+                refused += 1
                 continue
-            recorded = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-            suffix = "flac" if path.suffix.lower() == ".flac" else "wav"
+            checksum = crc32c_base64(data)
+            if checksum in known:
+                console.print(
+                    f"[yellow]{path.name}: already in the outbox as "
+                    f"{short_id(known[checksum])}; not queued again[/yellow]"
+                )
+                refused += 1
+                continue
+            when = recorded_at or _file_recorded_at(path)
+            if when.tzinfo is None:
+                when = when.astimezone(UTC)
             item = box.add(
-                path.read_bytes(),
+                data,
+                clinic_id=config.clinic_id or None,
                 patient_id=patient,
                 site=site,
                 kind=kind,
-                recorded_at=recorded,
-                audio_format=suffix,
+                recorded_at=when,
+                audio_format="flac" if path.suffix.lower() == ".flac" else "wav",
             )
-            console.print(f"queued {path.name} as [bold]{item.id}[/bold]")
+            known[checksum] = item.id
+            usable = "usable" if quality.usable else f"NOT usable ({', '.join(quality.reasons)})"
+            console.print(
+                f"queued {path.name} as [bold]{short_id(item.id)}[/bold] — quality "
+                f"{quality.score:.2f}, {usable}"
+            )
+    if refused < len(files):
+        console.print("run `steth-upload sync` to upload them")
+    raise typer.Exit(EXIT_FAILED if refused else 0)
+
+
+def _file_recorded_at(path: Path) -> datetime:
+    """The recording time a file states (BWF origination, or an ISO date in its comment or
+    date tag), else its modification time."""
+    import soundfile as sf
+
+    try:
+        with sf.SoundFile(path) as sound:
+            tags = sound.copy_metadata()
+    except (sf.LibsndfileError, RuntimeError):
+        tags = {}
+    for key in ("date", "comment"):
+        value = tags.get(key)
+        if value:
+            try:
+                return datetime.fromisoformat(value.strip())
+            except ValueError:
+                continue
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC)
 
 
 @app.command()
@@ -242,23 +437,143 @@ def watch(
 
 
 @app.command()
-def status(outbox: OutboxDir = None) -> None:
-    """The outbox: every recording, its state and last error."""
+def status(
+    failed: Annotated[bool, typer.Option("--failed", help="only takes that failed")] = False,
+    since_days: Annotated[
+        float | None, typer.Option("--since", help="only takes of the last N days")
+    ] = None,
+    outbox: OutboxDir = None,
+) -> None:
+    """The outbox, one line per take (short ids work with fix, retry, discard, results)."""
     config = _config(None, None, outbox)
     with _open_outbox(config) as box:
         items = box.all()
-    table = Table("id", "patient", "site", "kind", "state", "progress", "last error")
+    if failed:
+        items = [i for i in items if i.state == State.FAILED]
+    if since_days is not None:
+        cutoff = datetime.now(UTC).timestamp() - since_days * 86400
+        items = [i for i in items if i.created_at.timestamp() >= cutoff]
+    table = Table("take", "recorded", "patient", "site", "state", "note", box=None, pad_edge=False)
+    for column in table.columns:
+        column.no_wrap, column.overflow = True, "ellipsis"
+    table.columns[-1].max_width = 28
     for item in items:
+        note = item.last_error or (_progress(item) if item.state in PENDING else "")
         table.add_row(
-            item.id,
+            short_id(item.id),
+            f"{item.recorded_at:%m-%d %H:%M}",
             item.patient_id,
             item.site,
-            item.kind,
             _styled(item.state),
-            _progress(item),
-            item.last_error or "",
+            note,
         )
-    console.print(table if items else "the outbox is empty")
+    console.print(
+        table if items else "no takes" if (failed or since_days) else "the outbox is empty"
+    )
+    if any(i.state == State.FAILED for i in items):
+        console.print("fix a take: `steth-upload fix TAKE --patient …`; then `retry` or `discard`")
+
+
+def short_id(item_id: str) -> str:
+    """The last 6 characters of a take's id: unique enough on one laptop, fits 80 columns."""
+    return item_id[-6:]
+
+
+@app.command()
+def results(
+    wait_s: Annotated[float, typer.Option("--wait", min=0.0, help="seconds to wait")] = 0.0,
+    api_url: ApiUrl = None,
+    clinic: Clinic = None,
+    outbox: OutboxDir = None,
+) -> None:
+    """What the cloud found for each uploaded take: analysis status and key findings."""
+    import httpx
+
+    config = _config(api_url, clinic, outbox)
+    with _open_outbox(config) as box:
+        sent = [i for i in box.all() if i.recording_id and i.state in (State.VERIFIED, State.DONE)]
+    if not sent:
+        console.print("no uploaded takes yet; `steth-upload sync` sends the queued ones")
+        return
+    deadline = time.monotonic() + wait_s
+    while True:
+        found: dict[str, dict[str, Any]] = {}
+        try:
+            headers = {"Authorization": f"Bearer {_token(config)}"}
+            for item in sent:
+                base = (
+                    f"{config.api_url.rstrip('/')}/v1/clinics/{item.clinic_id or config.clinic_id}"
+                )
+                response = httpx.get(
+                    f"{base}/recordings/{item.recording_id}", headers=headers, timeout=30
+                )
+                if response.status_code == 200:
+                    found[item.id] = response.json()
+        except (httpx.TransportError, TransientError, auth.AuthError) as exc:
+            console.print(f"[yellow]cannot ask the server ({exc}); try again when online[/yellow]")
+            raise typer.Exit(EXIT_OFFLINE) from exc
+        pending = [r for r in found.values() if r.get("status") in ("awaiting_upload", "analyzing")]
+        if not pending or time.monotonic() >= deadline:
+            break
+        time.sleep(1.0)
+    for item in sent:
+        record = found.get(item.id, {})
+        console.print(
+            f"{short_id(item.id)} {item.site:22.22s} {record.get('status', '?'):9s} "
+            f"{_findings(record)}"
+        )
+
+
+def _findings(record: dict[str, Any]) -> str:
+    """The key figures of a recording document, on one short line."""
+    summary = record.get("summary") or {}
+    if record.get("status") == "rejected":
+        return f"refused: {(record.get('error') or {}).get('message', '')}"[:44]
+    if not summary:
+        return ""
+    parts = [] if summary.get("usable") else ["NOT usable"]
+    if summary.get("heartRateBpm") is not None:
+        parts.append(f"HR {summary['heartRateBpm']:.0f}")
+    if summary.get("murmur") is not None:
+        parts.append("murmur" if summary["murmur"] else "no murmur")
+    if summary.get("respiratoryRateBpm") is not None:
+        parts.append(f"RR {summary['respiratoryRateBpm']:.0f}")
+    for key in ("wheeze", "crackle"):
+        if summary.get(key) is not None:
+            parts.append(key if summary[key] else f"no {key}")
+    return ", ".join(parts)
+
+
+@app.command()
+def fix(
+    item_id: Annotated[str, typer.Argument(help="a queued or failed take (see `status`)")],
+    patient: Annotated[str | None, typer.Option(help="the right patient id")] = None,
+    site: Annotated[str | None, typer.Option(help="the right auscultation site")] = None,
+    kind: Annotated[str | None, typer.Option(help="heart or lung")] = None,
+    outbox: OutboxDir = None,
+) -> None:
+    """Correct the patient, site or kind of a take that was refused or not yet sent; it is
+    queued again (run `sync`)."""
+    from stethoscope.sites import site_matches_kind
+
+    if not (patient or site or kind):
+        raise typer.BadParameter("give --patient, --site or --kind", param_hint="--patient")
+    config = _config(None, None, outbox)
+    with _open_outbox(config) as box:
+        try:
+            item = box.get(item_id)
+        except KeyError:
+            console.print(f"[red]{item_id}: no such take; `steth-upload status` lists them[/red]")
+            raise typer.Exit(EXIT_FAILED) from None
+        new_site, new_kind = site or item.site, kind or item.kind
+        if not site_matches_kind(new_site, new_kind):
+            raise typer.BadParameter(f"{new_site} is not a {new_kind} site", param_hint="--site")
+        try:
+            box.fix(item_id, patient_id=patient or "", site=site or "", kind=kind or "")
+        except OutboxError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(EXIT_FAILED) from exc
+    console.print(f"{item_id} corrected and queued; run `steth-upload sync` to send it")
 
 
 FailedTakes = Annotated[list[str] | None, typer.Argument(help="failed takes (default: all)")]
@@ -381,6 +696,7 @@ def exam(
             raise typer.BadParameter("known sites, all heart or all lung", param_hint="--sites")
         kind = site_kind(plan[0]) or "heart"
     config = _config(api_url, clinic, outbox)
+    patient = _resolve_patient(config, patient, None)
     with _open_outbox(config) as box:
         exam_item = box.add_exam(patient, protocol, plan)
         console.print(f"exam [bold]{exam_item.id}[/bold]: {kind}, {len(plan)} sites")
@@ -409,6 +725,7 @@ def exam(
             item = box.add(
                 take.encoded(config.audio_format),
                 audio_format=config.audio_format,
+                clinic_id=config.clinic_id or None,
                 patient_id=patient,
                 site=site,
                 kind=kind,
@@ -440,7 +757,7 @@ def _print_assessment(config: UploaderConfig, exam_id: str, wait_s: float) -> in
                 response = httpx.get(
                     url, headers={"Authorization": f"Bearer {auth.id_token(config)}"}, timeout=30
                 )
-            except (httpx.TransportError, auth.AuthError) as exc:
+            except (httpx.TransportError, auth.AuthError, auth.OfflineError) as exc:
                 console.print(f"[yellow]cannot ask for the assessment: {exc}[/yellow]")
                 return EXIT_OFFLINE
             body = response.json() if response.status_code == 200 else {}
@@ -526,7 +843,7 @@ def _sync(config: UploaderConfig, box: Outbox, *, quiet: bool = False) -> int:
                 tasks[item.id] = progress.add_task(f"upload {item.id}", total=item.size_bytes)
             progress.update(tasks[item.id], completed=offset)
 
-        uploader = Uploader(config, box, lambda: auth.id_token(config), progress=on_progress)
+        uploader = Uploader(config, box, lambda: _token(config), progress=on_progress)
         try:
             report = uploader.sync()
         except auth.AuthError as exc:
@@ -539,6 +856,14 @@ def _sync(config: UploaderConfig, box: Outbox, *, quiet: bool = False) -> int:
     if report.failed or report.exams_failed:
         return EXIT_FAILED
     return EXIT_OFFLINE if report.waiting or report.exams_waiting else 0
+
+
+def _token(config: UploaderConfig) -> str:
+    """An ID token; no network to refresh it is 'offline' (kept and retried), not a sign-in."""
+    try:
+        return auth.id_token(config)
+    except auth.OfflineError as exc:
+        raise TransientError(str(exc), delivered=False) from exc
 
 
 def _print_report(report: SyncReport, box: Outbox) -> None:

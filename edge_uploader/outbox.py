@@ -66,7 +66,7 @@ CREATE TABLE IF NOT EXISTS exams (
 #: Containers a take is kept and uploaded in (its file's suffix says which).
 AUDIO_SUFFIXES = ("flac", "wav")
 #: Columns added after the first release: added to an older journal when it is opened.
-ADDED_COLUMNS = {"exam_id": "TEXT"}
+ADDED_COLUMNS = {"exam_id": "TEXT", "clinic_id": "TEXT"}
 
 
 class ExamState(StrEnum):
@@ -125,6 +125,7 @@ class Item:
     created_at: datetime
     verified_at: datetime | None
     exam_id: str | None = None
+    clinic_id: str | None = None  # the clinic it was recorded for (older takes: None)
 
 
 class OutboxError(Exception):
@@ -233,6 +234,7 @@ class Outbox:
         recorded_at: datetime | None = None,
         exam_id: str | None = None,
         audio_format: str = "wav",
+        clinic_id: str | None = None,
     ) -> Item:
         """Store a take durably and queue it. Raises OSError (e.g. ENOSPC) if it cannot be
         written; a take whose file was written but not journaled is found by `reconcile`."""
@@ -246,6 +248,7 @@ class Outbox:
             "kind": kind,
             "recorded_at": (recorded_at or datetime.now(UTC)).isoformat(),
             **({"exam_id": exam_id} if exam_id else {}),
+            **({"clinic_id": clinic_id} if clinic_id else {}),
         }
         _write_atomically(final.with_suffix(".json"), json.dumps(details).encode())
         try:
@@ -269,8 +272,8 @@ class Outbox:
         now = _now()
         self._db.execute(
             "INSERT INTO items (id, file, size_bytes, crc32c, patient_id, site, kind, recorded_at,"
-            " state, last_error, created_at, updated_at, exam_id)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " state, last_error, created_at, updated_at, exam_id, clinic_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 item_id,
                 file_name,
@@ -285,6 +288,7 @@ class Outbox:
                 now,
                 now,
                 details.get("exam_id"),
+                details.get("clinic_id"),
             ),
         )
 
@@ -296,10 +300,40 @@ class Outbox:
         if not item.patient_id or not item.site or not item.kind:
             raise OutboxError(f"{item_id} has no patient, site or kind: import it again instead")
         return self.update(
-            item_id,
+            item.id,
             state=State.QUEUED,
             attempts=0,
             last_error=None,
+            upload_url=None,
+            offset_bytes=0,
+            inflight_offset=None,
+        )
+
+    def fix(self, item_id: str, **details: str) -> Item:
+        """Change the patient, site or kind of a take not yet registered (queued) or refused
+        (failed); a failed take is queued again. The sidecar follows, so a rebuilt journal
+        keeps the fix."""
+        item = self.get(item_id)
+        if item.state not in (State.QUEUED, State.FAILED):
+            raise OutboxError(
+                f"{item_id} is {item.state.value}: only queued or failed takes can be changed"
+            )
+        changes = {k: v for k, v in details.items() if k in ("patient_id", "site", "kind") and v}
+        sidecar = item.file.with_suffix(".json")
+        stored = _read_sidecar(sidecar) or {
+            "patient_id": item.patient_id,
+            "site": item.site,
+            "kind": item.kind,
+            "recorded_at": item.recorded_at.isoformat(),
+        }
+        _write_atomically(sidecar, json.dumps({**stored, **changes}).encode())
+        return self.update(
+            item.id,
+            **changes,
+            state=State.QUEUED,
+            attempts=0,
+            last_error=None,
+            recording_id=None,
             upload_url=None,
             offset_bytes=0,
             inflight_offset=None,
@@ -313,10 +347,16 @@ class Outbox:
         for path in (item.file, item.file.with_suffix(".json")):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-        return self.update(item_id, state=State.DONE, last_error="discarded by the user")
+        return self.update(item.id, state=State.DONE, last_error="discarded by the user")
 
     def get(self, item_id: str) -> Item:
+        """A take by its id, or by the short id `status` shows (the id's last characters)."""
         row = self._db.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone()
+        if row is None and len(item_id) >= 4:
+            rows = self._db.execute(
+                "SELECT * FROM items WHERE id LIKE ?", (f"%{item_id}",)
+            ).fetchall()
+            row = rows[0] if len(rows) == 1 else None
         if row is None:
             raise KeyError(item_id)
         return self._item(row)
@@ -381,6 +421,7 @@ class Outbox:
             created_at=datetime.fromisoformat(row["created_at"]),
             verified_at=datetime.fromisoformat(row["verified_at"]) if row["verified_at"] else None,
             exam_id=row["exam_id"],
+            clinic_id=row["clinic_id"],
         )
 
     # --- exams ------------------------------------------------------------------------------
@@ -457,8 +498,9 @@ def _read_sidecar(path: Path) -> dict[str, str] | None:
     if not isinstance(details, dict) or not all(isinstance(details.get(k), str) for k in keys):
         return None
     found = {k: details[k] for k in keys}
-    if isinstance(details.get("exam_id"), str):
-        found["exam_id"] = details["exam_id"]
+    for optional in ("exam_id", "clinic_id"):
+        if isinstance(details.get(optional), str):
+            found[optional] = details[optional]
     return found
 
 

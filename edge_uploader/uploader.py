@@ -193,7 +193,7 @@ class Uploader:
             **({"examId": item.exam_id} if item.exam_id else {}),
             "format": _audio_format(item),
         }
-        url = f"{self.config.api_url.rstrip('/')}/v1/clinics/{self.config.clinic_id}/recordings"
+        url = f"{self._clinic_url(item)}/recordings"
         response = self._send(lambda: self.http.post(url, json=body, headers=self._auth()))
         if response.status_code not in (200, 201):
             raise PermanentError(f"upload slot refused: {_problem(response)}")
@@ -277,8 +277,7 @@ class Uploader:
     def _verify(self, item: Item) -> None:
         """Compare the stored object's size and CRC32C, as the API reads them from Cloud Storage,
         with the local file's."""
-        base = f"{self.config.api_url.rstrip('/')}/v1/clinics/{self.config.clinic_id}"
-        url = f"{base}/recordings/{item.recording_id}/object"
+        url = f"{self._clinic_url(item)}/recordings/{item.recording_id}/object"
         response = self._send(lambda: self.http.get(url, headers=self._auth()))
         if response.status_code == 404:
             raise TransientError("the upload is not visible on the server yet")
@@ -318,6 +317,11 @@ class Uploader:
             delay *= 2
         raise AssertionError("unreachable")
 
+    def _clinic_url(self, item: Item) -> str:
+        """The API base of the clinic the take was recorded for (older takes: the configured)."""
+        clinic = item.clinic_id or self.config.clinic_id
+        return f"{self.config.api_url.rstrip('/')}/v1/clinics/{clinic}"
+
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token()}"}
 
@@ -340,9 +344,16 @@ def _committed_end(response: httpx.Response) -> int:
 
 
 def _problem(response: httpx.Response) -> str:
+    """The server's problem document in one line, naming the fields it refused."""
     try:
         body = response.json()
         detail = body.get("detail") or body.get("title")
-        return f"HTTP {response.status_code} {body.get('code')}: {detail}"
-    except ValueError:
+        errors = body.get("errors") or []
+    except (ValueError, AttributeError):
         return f"HTTP {response.status_code}"
+    fields = [
+        f"{'.'.join(str(p) for p in e.get('loc', [])[1:])}: {e.get('msg', '')}" for e in errors
+    ]
+    if fields:
+        detail = "; ".join(fields)
+    return f"HTTP {response.status_code} {body.get('code')}: {detail}"
