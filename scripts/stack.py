@@ -9,6 +9,7 @@ environment.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import signal
@@ -191,9 +192,58 @@ def _wait_port(port: int, timeout_s: float, process: ManagedProcess) -> None:
     raise EmulatorStartError(f"{process.name} did not listen on {port} within {timeout_s:.0f} s")
 
 
-def main() -> int:
+DEMO_CLINIC = "demo-clinic"
+DEMO_PASSWORD = "stethoscope-demo"
+DEMO_USERS = (
+    ("admin", "admin@demo.clinic"),
+    ("clinician", "clinician@demo.clinic"),
+    ("uploader", "uploader@demo.clinic"),
+)
+
+
+def seed_demo_clinic(stack: LocalStack) -> list[tuple[str, str]]:
+    """A demo clinic with an admin, a clinician and an uploader (Auth emulator accounts) and one
+    patient, created the way an operator would on a real project (`python -m backend.admin`)."""
+    os.environ.update(stack.env)
+    if str(FUNCTIONS_DIR) not in sys.path:  # the backend package lives in functions/
+        sys.path.insert(0, str(FUNCTIONS_DIR))
+    from backend import admin
+    from backend.clients import firestore_client, init_firebase_admin
+    from backend.documents import Patient
+    from backend.patients import create_patient
+    from backend.recordings import now_utc
+
+    init_firebase_admin()
+    accounts = {role: admin.ensure_account(email, DEMO_PASSWORD) for role, email in DEMO_USERS}
+    admin.create_clinic(DEMO_CLINIC, "Demo clinic", accounts["admin"])
+    for role in ("clinician", "uploader"):
+        admin.add_member(DEMO_CLINIC, accounts[role], role)
+    patient = Patient(
+        mrn="DEMO-0001",
+        display_name="Demo Patient",
+        birth_year=1958,
+        sex="female",
+        created_at=now_utc(),
+        created_by=accounts["admin"].uid,
+    )
+    create_patient(firestore_client(), DEMO_CLINIC, "pat_demo0001", patient)
+    return [(role, email) for role, email in DEMO_USERS]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the local stack until Ctrl-C.")
+    parser.add_argument("--empty", action="store_true", help="do not seed the demo clinic")
+    args = parser.parse_args(argv)
     print("starting the local stack (Firestore, fake-gcs-server, Auth emulator, functions)...")
     with LocalStack() as stack:
+        if not args.empty and stack.auth is not None:
+            users = seed_demo_clinic(stack)
+            print(
+                f"\nDemo clinic '{DEMO_CLINIC}' (patient MRN DEMO-0001), password "
+                f"'{DEMO_PASSWORD}' for each of:"
+            )
+            for role, email in users:
+                print(f"  {role:10s} {email}")
         print("\nLocal stack is up:")
         for name, url in stack.endpoints().items():
             print(f"  {name:26s} {url}")
@@ -204,6 +254,10 @@ def main() -> int:
             print("\nFor the edge uploader (steth-upload):")
             print(f"  export STETH_API_URL='{stack.api.url}'")
             print(f"  export STETH_AUTH_EMULATOR='{stack.auth.host}'")
+            if not args.empty:
+                print(f"  export STETH_CLINIC='{DEMO_CLINIC}'")
+                print("  steth-upload login --email uploader@demo.clinic  # then:")
+                print("  steth-upload record --mrn DEMO-0001 --site mitral --simulate")
         print("\nCtrl-C stops everything.")
         stopped = False
 
