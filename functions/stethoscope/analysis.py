@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -12,7 +12,8 @@ import numpy.typing as npt
 from stethoscope.audio import Recording, read_recording, resample, validate_samples
 from stethoscope.errors import AnalysisInputError
 from stethoscope.heart.analysis import ANALYSIS_RATE_HZ as HEART_RATE_HZ
-from stethoscope.heart.analysis import HeartAnalysis, analyze_heart
+from stethoscope.heart.analysis import HeartAnalysis, analyze_heart, withhold_unusable
+from stethoscope.heart.model import HeartModel
 from stethoscope.lung.analysis import ANALYSIS_RATE_HZ as LUNG_RATE_HZ
 from stethoscope.lung.analysis import LungAnalysis, analyze_lung
 from stethoscope.quality import QualityEvidence, assess_quality, clipping_fraction, level_dbfs
@@ -52,9 +53,16 @@ def analyze_recording(recording: Recording, kind: Kind = "heart") -> DetailedAna
 
 
 def analyze_detailed(
-    samples: npt.ArrayLike, sample_rate_hz: float, kind: Kind = "heart"
+    samples: npt.ArrayLike,
+    sample_rate_hz: float,
+    kind: Kind = "heart",
+    *,
+    heart_model: HeartModel | None = None,
 ) -> DetailedAnalysis:
-    """Like `analyze`, also returning the intermediate signals."""
+    """Like `analyze`, also returning the intermediate signals.
+
+    `heart_model` replaces the shipped heart model (the evaluation passes fold models).
+    """
     if kind not in KINDS:
         raise AnalysisInputError("unsupported_kind", f"kind must be one of {KINDS}, not {kind!r}")
     raw = validate_samples(samples, sample_rate_hz)
@@ -69,7 +77,7 @@ def analyze_detailed(
     x = resampled.astype(np.float64)
     heart = lung = None
     if kind == "heart":
-        heart = analyze_heart(x, rate)
+        heart = analyze_heart(x, rate, heart_model)
         evidence = QualityEvidence(
             **measured,
             snr_db=heart.snr_db,
@@ -79,6 +87,7 @@ def analyze_detailed(
             min_events=2,
             few_events_reason="few_beats",
         )
+        evidence = replace(evidence, interpretable=heart.interpretable)
     else:
         lung = analyze_lung(x, rate)
         evidence = QualityEvidence(
@@ -90,14 +99,15 @@ def analyze_detailed(
             min_events=1,
             few_events_reason="no_breathing",
         )
+    quality = assess_quality(evidence)
     result = AnalysisResult(
         kind=kind,
         version=ANALYSIS_VERSION,
         duration_s=round(duration_s, 4),
         sample_rate_hz=float(sample_rate_hz),
         analysis_rate_hz=round(rate, 3),
-        quality=assess_quality(evidence),
-        heart=None if heart is None else heart.heart,
+        quality=quality,
+        heart=None if heart is None else withhold_unusable(heart.heart, quality.usable),
         lung=None if lung is None else lung.lung,
         parameters=_parameters(kind, rate),
     )

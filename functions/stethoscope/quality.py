@@ -40,6 +40,7 @@ class QualityEvidence:
     events: int  # complete beats or breath cycles found
     min_events: int  # fewer than this is "few_beats"/"no_breathing"
     few_events_reason: QualityReason
+    interpretable: bool | None = None  # the learned gate's verdict (heart); None: no gate
 
 
 def level_dbfs(x: FloatArray) -> float:
@@ -91,6 +92,9 @@ def assess_quality(evidence: QualityEvidence) -> Quality:
         hard = True
     if evidence.events < evidence.min_events:
         reasons.append(evidence.few_events_reason)
+        hard = True
+    if evidence.interpretable is False:
+        reasons.append("uninterpretable")
         hard = True
 
     snr_term = (

@@ -1,0 +1,455 @@
+"""Fit the heart model shipped in `functions/stethoscope/heart/heart_model.json`.
+
+    python training/train_heart.py --data ../shared/data        (~3 min on one core)
+
+Reads the development recordings (never copied into the repo), runs the deployed heart analysis
+on each to measure its features (the features do not depend on the fitted model), and fits four
+small models with scikit-learn, evaluated in numpy at inference:
+
+* murmur presence — CirCor 2022 per-site labels (`murmur_at_this_location` Present vs Absent;
+  Unknown sites are left out) and Yaseen 2018 (N absent; MR, MS, MVP present — CirCor has almost
+  no diastolic murmur, Yaseen's MS teaches it); the decision threshold maximises the training
+  folds' balanced accuracy;
+* murmur timing (systolic vs diastolic) — Yaseen 2018 MR and MVP (systolic) vs MS (diastolic);
+* interpretable heart recording (a one-hidden-layer perceptron) — positives: CirCor 2022,
+  PASCAL A normal and Yaseen recordings;
+  negatives: SPRSound 2022 lung recordings analysed as heart and a seeded synthetic corpus
+  (`heart_corpus.py`: white/pink/brown noise, noise amplitude-modulated at heart and breathing
+  rates, rubbing, speech-like); threshold: the lowest that lets at most `NEGATIVE_PASS_RATE` of
+  the training negatives through;
+* heart rate right (within 5 bpm of the CirCor annotation) — the calibrated heart-rate
+  confidence.
+
+Every figure it prints is out of fold: CirCor patients (children linked by `Additional ID` kept
+together) are split into `N_FOLDS` stratified groups; each fold's models are fitted on the other
+folds only and stored in the model file, so `bench/eval_heart.py` can run the real analysis on
+each patient with the models that never saw it. The final model is fitted on all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import json
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sklearn
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+from sklearn.neural_network import MLPClassifier
+from sklearn.preprocessing import StandardScaler
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "functions"))
+sys.path.insert(0, str(REPO))
+
+from stethoscope.audio import read_recording, resample  # noqa: E402
+from stethoscope.heart.analysis import ANALYSIS_RATE_HZ, analyze_heart  # noqa: E402
+from stethoscope.heart.evidence import EVIDENCE_NAMES  # noqa: E402
+from stethoscope.heart.model import MODEL_PATH, HeartModel  # noqa: E402
+from stethoscope.heart.murmur import FEATURE_NAMES  # noqa: E402
+from training.heart_corpus import NON_HEART_KINDS, non_heart  # noqa: E402
+
+SEED = 20261202
+N_FOLDS = 5
+#: L2 regularisation (sklearn C) of every regression; not tuned (the models are small and the
+#: out-of-fold figures barely move between 0.1 and 1).
+REGULARISATION_C = 0.3
+NEGATIVE_PASS_RATE = 0.01
+SYNTHETIC_PER_KIND = 60
+#: The quality gate's perceptron: one hidden layer of 16 ReLU units, L2 alpha 0.01 (not tuned).
+GATE_HIDDEN = 16
+GATE_ALPHA = 0.01
+SPRSOUND_FILES = 240
+SYSTOLIC = {"MR", "MVP"}
+DIASTOLIC = {"MS"}
+
+
+@dataclass
+class Example:
+    file: str  # relative to the data folder
+    source: str  # circor2022, pascal, yaseen, sprsound, synthetic
+    group: str  # patient group (folds never split one)
+    heart: bool  # an interpretable heart recording
+    murmur: bool | None = None  # CirCor murmur at this location (None: Unknown / unlabelled)
+    patient_murmur: str | None = None
+    hr_bpm: float | None = None
+    yaseen_class: str | None = None
+    synthetic: tuple[str, float, int] | None = None  # kind, seconds, seed
+
+
+def circor_groups(rows: list[dict[str, str]]) -> dict[str, str]:
+    """Patient -> group id, joining children linked by `Additional ID` (union-find)."""
+    parent: dict[str, str] = {}
+
+    def find(a: str) -> str:
+        while parent.setdefault(a, a) != a:
+            a = parent[a]
+        return a
+
+    for row in rows:
+        find(row["patient"])
+        if row["additional_id"]:
+            parent[find(row["additional_id"])] = find(row["patient"])
+    return {row["patient"]: find(row["patient"]) for row in rows}
+
+
+def examples(data: Path) -> list[Example]:
+    out: list[Example] = []
+    rows = list(csv.DictReader((data / "heart/circor2022/labels.csv").open()))
+    groups = circor_groups(rows)
+    for row in rows:
+        hr = row["hr_bpm_median_derived"]
+        out.append(
+            Example(
+                f"heart/circor2022/{row['file']}",
+                "circor2022",
+                "c" + groups[row["patient"]],
+                True,
+                {"Present": True, "Absent": False}.get(row["murmur_at_this_location"]),
+                row["murmur"],
+                float(hr) if hr else None,
+            )
+        )
+    for p in sorted((data / "heart/pascal_a_normal").glob("*.wav")):
+        out.append(Example(str(p.relative_to(data)), "pascal", "p" + p.stem, True))
+    for row in csv.DictReader((data / "heart/yaseen2018/labels.csv").open()):
+        out.append(
+            Example(
+                f"heart/yaseen2018/{row['file']}",
+                "yaseen",
+                "y" + row["file"],
+                True,
+                row["class"] != "N",
+                yaseen_class=row["class"],
+            )
+        )
+    spr = list(csv.DictReader((data / "lung/sprsound2022/labels.csv").open()))
+    pick = np.random.default_rng(SEED).permutation(len(spr))[:SPRSOUND_FILES]
+    for i in sorted(pick):
+        row = spr[i]
+        if float(row["duration_s"]) >= 2.0:
+            out.append(
+                Example(f"lung/sprsound2022/{row['file']}", "sprsound", "s" + row["patient"], False)
+            )
+    rng = np.random.default_rng(SEED)
+    for k, kind in enumerate(NON_HEART_KINDS):
+        for j in range(SYNTHETIC_PER_KIND):
+            seconds = float(rng.choice([2.5, 5.0, 10.0, 20.0, 30.0]))
+            seed = SEED + 1000 * k + j
+            out.append(
+                Example(
+                    f"synthetic/{kind}/{j}",
+                    "synthetic",
+                    f"n{kind}{j}",
+                    False,
+                    synthetic=(kind, seconds, seed),
+                )
+            )
+    return out
+
+
+def neutral_model() -> HeartModel:
+    """A model that decides nothing: the features are measured before any model is applied."""
+
+    def zero(names: tuple[str, ...]) -> dict[str, Any]:
+        n = len(names)
+        return {
+            "feature_names": names,
+            "mean": [0.0] * n,
+            "scale": [1.0] * n,
+            "weights": [0.0] * n,
+            "bias": 0.0,
+            "threshold": 0.5,
+        }
+
+    return HeartModel.from_dict(
+        {
+            "murmur_presence": zero(FEATURE_NAMES),
+            "murmur_systolic": zero(FEATURE_NAMES),
+            "interpretable": zero(EVIDENCE_NAMES),
+            "rate_correct": zero(EVIDENCE_NAMES),
+        }
+    )
+
+
+def measure(data: Path, ex: Example, model: HeartModel) -> dict[str, Any]:
+    if ex.synthetic is not None:
+        kind, seconds, seed = ex.synthetic
+        x, rate = non_heart(kind, seconds, ANALYSIS_RATE_HZ, seed), ANALYSIS_RATE_HZ
+    else:
+        rec = read_recording(data / ex.file)
+        x, rate = resample(rec.samples, rec.sample_rate_hz, ANALYSIS_RATE_HZ)
+    a = analyze_heart(np.asarray(x, dtype=np.float64), rate, model)
+    m = a.murmur_measurement
+    return {
+        "evidence": a.evidence.tolist(),
+        "murmur": None if m is None else m.features.tolist(),
+        "rate": a.heart.heart_rate_bpm,
+    }
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray) -> tuple[StandardScaler, LogisticRegression]:
+    scaler = StandardScaler().fit(x)
+    reg = LogisticRegression(C=REGULARISATION_C, max_iter=2000).fit(scaler.transform(x), y)
+    return scaler, reg
+
+
+def export(
+    names: tuple[str, ...], fitted: tuple[StandardScaler, LogisticRegression], threshold: float
+) -> dict[str, Any]:
+    scaler, reg = fitted
+    return {
+        "feature_names": list(names),
+        "mean": scaler.mean_.round(6).tolist(),
+        "scale": np.where(scaler.scale_ > 0, scaler.scale_, 1.0).round(6).tolist(),
+        "weights": reg.coef_[0].round(6).tolist(),
+        "bias": round(float(reg.intercept_[0]), 6),
+        "threshold": round(float(threshold), 4),
+    }
+
+
+def fit_perceptron(x: np.ndarray, y: np.ndarray) -> tuple[StandardScaler, MLPClassifier]:
+    scaler = StandardScaler().fit(x)
+    mlp = MLPClassifier((GATE_HIDDEN,), alpha=GATE_ALPHA, max_iter=3000, random_state=SEED)
+    return scaler, mlp.fit(np.clip(scaler.transform(x), -8, 8), y)
+
+
+def export_perceptron(
+    fitted: tuple[StandardScaler, MLPClassifier], threshold: float
+) -> dict[str, Any]:
+    scaler, mlp = fitted
+    return {
+        "feature_names": list(EVIDENCE_NAMES),
+        "mean": scaler.mean_.round(6).tolist(),
+        "scale": np.where(scaler.scale_ > 0, scaler.scale_, 1.0).round(6).tolist(),
+        "hidden_weights": mlp.coefs_[0].round(6).tolist(),
+        "hidden_bias": mlp.intercepts_[0].round(6).tolist(),
+        "weights": mlp.coefs_[1][:, 0].round(6).tolist(),
+        "bias": round(float(mlp.intercepts_[1][0]), 6),
+        "threshold": round(float(threshold), 4),
+    }
+
+
+def gate_threshold(ev: np.ndarray, heart: np.ndarray, groups: np.ndarray) -> float:
+    """The gate's threshold from an inner grouped 3-fold split of the training examples (a fitted
+    perceptron separates its own training examples perfectly, so their scores say nothing)."""
+    p = np.zeros(len(ev))
+    for tr, te in GroupKFold(3).split(ev, heart, groups):
+        p[te] = predict(fit_perceptron(ev[tr], heart[tr]), ev[te])
+    return negative_pass_threshold(p, heart)
+
+
+def predict(fitted: tuple[StandardScaler, Any], x: np.ndarray) -> np.ndarray:
+    scaler, reg = fitted
+    z = np.clip(scaler.transform(x), -8, 8)
+    p: np.ndarray = reg.predict_proba(z)[:, 1]
+    return p
+
+
+def best_balanced_threshold(p: np.ndarray, y: np.ndarray) -> float:
+    """The threshold (midway between neighbouring scores) maximising balanced accuracy."""
+    s = np.unique(p)
+    cuts = (s[1:] + s[:-1]) / 2 if len(s) > 1 else s
+    ba = [(np.mean(p[y] >= c) + np.mean(p[~y] < c)) / 2 for c in cuts]
+    return float(cuts[int(np.argmax(ba))])
+
+
+def negative_pass_threshold(p: np.ndarray, heart: np.ndarray) -> float:
+    """Lowest threshold letting at most `NEGATIVE_PASS_RATE` of the non-heart examples through,
+    and never below 0.5."""
+    neg = np.sort(p[~heart])
+    allowed = int(np.floor(NEGATIVE_PASS_RATE * len(neg)))
+    cut = neg[len(neg) - allowed - 1] if len(neg) else 0.5
+    return float(max(0.5, cut + 1e-4))
+
+
+def fit_all(table: list[dict[str, Any]], idx: np.ndarray) -> dict[str, Any]:
+    """The four models (exported) fitted on the examples `idx`."""
+    rows = [table[i] for i in idx]
+    ev = np.array([r["evidence"] for r in rows])
+    heart = np.array([r["heart"] for r in rows])
+    groups = np.array([r["group"] for r in rows])
+    interp = export_perceptron(fit_perceptron(ev, heart), gate_threshold(ev, heart, groups))
+
+    m_rows = [r for r in rows if r["murmur_label"] is not None and r["murmur"] is not None]
+    mx = np.array([r["murmur"] for r in m_rows])
+    my = np.array([r["murmur_label"] for r in m_rows])
+    fitted = fit_logistic(mx, my)
+    presence = export(FEATURE_NAMES, fitted, best_balanced_threshold(predict(fitted, mx), my))
+
+    r_rows = [r for r in rows if r["rate_ok"] is not None]
+    rx = np.array([r["evidence"] for r in r_rows])
+    ry = np.array([r["rate_ok"] for r in r_rows])
+    rate = export(EVIDENCE_NAMES, fit_logistic(rx, ry), 0.5)
+    return {"murmur_presence": presence, "interpretable": interp, "rate_correct": rate}
+
+
+def timing_model(table: list[dict[str, Any]]) -> dict[str, Any]:
+    rows = [r for r in table if r["yaseen_class"] in SYSTOLIC | DIASTOLIC and r["murmur"]]
+    x = np.array([r["murmur"] for r in rows])
+    y = np.array([r["yaseen_class"] in SYSTOLIC for r in rows])
+    return export(FEATURE_NAMES, fit_logistic(x, y), 0.5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared/data")
+    parser.add_argument("--out", type=Path, default=MODEL_PATH)
+    parser.add_argument("--cache", type=Path, help="reuse/write measured features (JSON)")
+    args = parser.parse_args()
+    started = time.time()
+
+    items = examples(args.data)
+    cache: dict[str, Any] = {}
+    if args.cache and args.cache.exists():
+        cache = json.loads(args.cache.read_text())
+    model = neutral_model()
+    table = []
+    for ex in items:
+        if ex.file not in cache:
+            cache[ex.file] = measure(args.data, ex, model)
+        m = cache[ex.file]
+        rate_ok = None
+        if ex.hr_bpm is not None:
+            rate_ok = m["rate"] is not None and abs(m["rate"] - ex.hr_bpm) <= 5
+        table.append(
+            dict(
+                m,
+                file=ex.file,
+                source=ex.source,
+                group=ex.group,
+                heart=ex.heart,
+                murmur_label=ex.murmur,
+                patient_murmur=ex.patient_murmur,
+                hr=ex.hr_bpm,
+                rate_ok=rate_ok if m["rate"] is not None else None,
+                yaseen_class=ex.yaseen_class,
+            )
+        )
+    if args.cache:
+        args.cache.write_text(json.dumps(cache))
+    print(f"measured {len(table)} recordings in {time.time() - started:.0f} s")
+
+    # Folds: CirCor groups stratified by patient murmur; other sources spread by group.
+    strata = np.array([r["patient_murmur"] or r["source"] for r in table])
+    groups = np.array([r["group"] for r in table])
+    splitter = StratifiedGroupKFold(N_FOLDS, shuffle=True, random_state=SEED)
+    fold_of = np.zeros(len(table), dtype=int)
+    for k, (_, test) in enumerate(splitter.split(np.zeros(len(table)), strata, groups)):
+        fold_of[test] = k
+    folds = []
+    for k in range(N_FOLDS):
+        fitted = fit_all(table, np.flatnonzero(fold_of != k))
+        test_files = sorted(table[i]["file"] for i in np.flatnonzero(fold_of == k))
+        folds.append(dict(fitted, test_circor_files=[f for f in test_files if "circor" in f]))
+        for i in np.flatnonzero(fold_of == k):
+            oof_predict(table[i], fitted)
+    figures = oof_figures(table)
+    for key, value in figures.items():
+        print(f"  {key:40s} {value}")
+
+    final = fit_all(table, np.arange(len(table)))
+    timing = timing_model(table)
+    for fold in folds:
+        fold["murmur_systolic"] = timing
+    payload = dict(
+        final,
+        murmur_systolic=timing,
+        folds=folds,
+        provenance={
+            "script": "training/train_heart.py",
+            "fitted_at": datetime.now(UTC).strftime("%Y-%m-%d"),
+            "data": {
+                s: int(sum(r["source"] == s for r in table))
+                for s in sorted(set(strata))
+                if s in ("circor2022", "pascal", "yaseen", "sprsound", "synthetic")
+            },
+            "circor2022_patients": len({r["group"] for r in table if r["source"] == "circor2022"}),
+            "folds": f"{N_FOLDS}-fold StratifiedGroupKFold by patient (Additional ID linked), "
+            f"stratified by patient murmur, seed {SEED}",
+            "seed": SEED,
+            "regularisation_c": REGULARISATION_C,
+            "scikit_learn": sklearn.__version__,
+            "out_of_fold": figures,
+        },
+    )
+    args.out.write_text(json.dumps(payload, indent=1) + "\n")
+    print(
+        f"wrote {args.out} ({args.out.stat().st_size / 1e3:.0f} kB) in "
+        f"{time.time() - started:.0f} s"
+    )
+
+
+def oof_predict(row: dict[str, Any], fitted: dict[str, Any]) -> None:
+    model = HeartModel.from_dict(dict(fitted, murmur_systolic=fitted["murmur_presence"]))
+    ev = np.array(row["evidence"])
+    row["p_interpretable"] = model.interpretable.probability(ev)
+    row["interpretable"] = row["p_interpretable"] >= model.interpretable.threshold
+    row["p_rate"] = model.rate_correct.probability(ev)
+    row["p_murmur"] = None
+    row["murmur_call"] = None
+    if row["murmur"] is not None:
+        row["p_murmur"] = model.murmur_presence.probability(np.array(row["murmur"]))
+        if row["interpretable"]:
+            row["murmur_call"] = row["p_murmur"] >= model.murmur_presence.threshold
+
+
+def oof_figures(table: list[dict[str, Any]]) -> dict[str, Any]:
+    """Quick out-of-fold figures from the measured features (the bench runs the full analysis)."""
+    circor = [r for r in table if r["source"] == "circor2022"]
+    labelled = [r for r in circor if r["murmur_label"] is not None]
+    pos = [r["murmur_call"] is True for r in labelled if r["murmur_label"]]
+    neg = [r["murmur_call"] is False for r in labelled if not r["murmur_label"]]
+    out: dict[str, Any] = {
+        "circor2022_murmur_bal_acc_rec": round((np.mean(pos) + np.mean(neg)) / 2, 4),
+        "circor2022_murmur_se_rec": round(float(np.mean(pos)), 4),
+        "circor2022_murmur_sp_rec": round(float(np.mean(neg)), 4),
+        "circor2022_interpretable_share": share([r["interpretable"] for r in circor]),
+    }
+    for source in ("pascal", "yaseen", "sprsound", "synthetic"):
+        rows = [r for r in table if r["source"] == source]
+        out[f"{source}_interpretable_share"] = share([r["interpretable"] for r in rows])
+    rated = [r for r in circor if r["rate_ok"] is not None]
+    out["circor2022_hr_within5"] = round(float(np.mean([r["rate_ok"] for r in circor])), 4)
+    p = np.array([r["p_rate"] for r in rated])
+    ok = np.array([r["rate_ok"] for r in rated])
+    out["hr_confidence_reliability"] = reliability(p, ok)
+    pm = np.array([r["p_murmur"] for r in labelled if r["p_murmur"] is not None])
+    ym = np.array([r["murmur_label"] for r in labelled if r["p_murmur"] is not None])
+    out["murmur_score_reliability"] = reliability(pm, ym)
+    return out
+
+
+def share(flags: list[bool]) -> float:
+    return round(float(np.mean(flags)), 4)
+
+
+def reliability(p: np.ndarray, y: np.ndarray) -> list[list[float]]:
+    """[bin low, bin high, n, mean predicted, observed share] per probability decile band."""
+    edges = np.array([0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0001])
+    rows = []
+    for lo, hi in itertools.pairwise(edges):
+        m = (p >= lo) & (p < hi)
+        if m.any():
+            rows.append(
+                [
+                    float(lo),
+                    round(float(min(hi, 1.0)), 2),
+                    int(m.sum()),
+                    round(float(p[m].mean()), 3),
+                    round(float(y[m].mean()), 3),
+                ]
+            )
+    return rows
+
+
+if __name__ == "__main__":
+    main()
