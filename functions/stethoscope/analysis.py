@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +21,14 @@ from stethoscope.result import AnalysisResult, Kind
 from stethoscope.version import ANALYSIS_VERSION
 
 KINDS: tuple[Kind, ...] = ("heart", "lung")
+
+
+class _Measured(TypedDict):
+    """Quality evidence measured on the raw recording, before any analysis."""
+
+    duration_s: float
+    level_dbfs: float
+    clipping_fraction: float
 
 
 @dataclass(frozen=True)
@@ -67,11 +75,11 @@ def analyze_detailed(
         raise AnalysisInputError("unsupported_kind", f"kind must be one of {KINDS}, not {kind!r}")
     raw = validate_samples(samples, sample_rate_hz)
     duration_s = len(raw) / sample_rate_hz
-    measured = {
-        "duration_s": duration_s,
-        "level_dbfs": level_dbfs(raw),
-        "clipping_fraction": clipping_fraction(raw),
-    }
+    measured = _Measured(
+        duration_s=duration_s,
+        level_dbfs=level_dbfs(raw),
+        clipping_fraction=clipping_fraction(raw),
+    )
     target = HEART_RATE_HZ if kind == "heart" else LUNG_RATE_HZ
     resampled, rate = resample(raw, sample_rate_hz, target)
     x = resampled.astype(np.float64)
