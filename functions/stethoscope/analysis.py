@@ -12,7 +12,12 @@ import numpy.typing as npt
 from stethoscope.audio import Recording, read_recording, resample, validate_samples
 from stethoscope.errors import AnalysisInputError
 from stethoscope.heart.analysis import ANALYSIS_RATE_HZ as HEART_RATE_HZ
-from stethoscope.heart.analysis import HeartAnalysis, analyze_heart, withhold_unusable
+from stethoscope.heart.analysis import (
+    HEART_MIN_USABLE_DURATION_S,
+    HeartAnalysis,
+    analyze_heart,
+    withhold_unusable,
+)
 from stethoscope.heart.model import HeartModel
 from stethoscope.lung.analysis import ANALYSIS_RATE_HZ as LUNG_RATE_HZ
 from stethoscope.lung.analysis import LungAnalysis, analyze_lung
@@ -95,7 +100,12 @@ def analyze_detailed(
             min_events=2,
             few_events_reason="few_beats",
         )
-        evidence = replace(evidence, interpretable=heart.interpretable)
+        evidence = replace(
+            evidence,
+            interpretable_probability=heart.interpretable_probability,
+            interpretable=heart.interpretable,
+            min_duration_s=HEART_MIN_USABLE_DURATION_S,
+        )
     else:
         lung = analyze_lung(x, rate)
         evidence = QualityEvidence(

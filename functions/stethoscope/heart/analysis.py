@@ -50,6 +50,9 @@ RATE_DISAGREEMENT = float(np.log(1.15))
 HYPOTHESIS_CLOSE = 0.3
 IRREGULAR_SPREAD = 0.15
 HYPOTHESIS_MARGIN_CAP = 2.0
+#: Two complete beats fit in 1.5 s from 80 bpm; the learned gate and the "few_beats" rule judge
+#: the rest (short teaching clips of 1.2-2 s, e.g. Yaseen's, are common uploads).
+HEART_MIN_USABLE_DURATION_S = 1.5
 #: An unusable recording keeps its heart rate only at this calibrated confidence (P(within 5 bpm)).
 CONFIDENT_RATE = 0.9
 
