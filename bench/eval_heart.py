@@ -39,6 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "functions"))
 sys.path.insert(0, str(REPO))
 
+from stethoscope import assess_exam  # noqa: E402
 from stethoscope.analysis import analyze_detailed  # noqa: E402
 from stethoscope.audio import read_recording  # noqa: E402
 from stethoscope.heart.model import MODEL_PATH, HeartModel  # noqa: E402
@@ -46,7 +47,7 @@ from stethoscope.result import AnalysisResult  # noqa: E402
 from training.heart_corpus import NON_HEART_KINDS, non_heart  # noqa: E402
 
 HEART_SETS = ("circor2022", "circor", "pascal_a_normal", "yaseen2018", "physionet2016")
-NOISE_SEED = 7_000_000
+NOISE_SEED = 11_000_000  # 5e6, 7e6, 9e6 were looked at while choosing the gate (train_heart.py)
 NOISE_PER_KIND = 20
 LUNG_FILES = 150
 
@@ -94,8 +95,9 @@ def prediction(file: str, result: AnalysisResult | None, cpu_s: float, error: st
     return line
 
 
-def run(files: list[str], data: Path, model_for: Callable[[str], HeartModel]
-        ) -> dict[str, dict[str, Any]]:  # fmt: skip
+def run(files: list[str], data: Path, model_for: Callable[[str], HeartModel],
+        results: dict[str, AnalysisResult] | None = None) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """Analyse `files`; prediction lines by file (and the results into `results`, if given)."""
     out = {}
     for file in files:
         start = time.process_time()
@@ -105,9 +107,39 @@ def run(files: list[str], data: Path, model_for: Callable[[str], HeartModel]
                 rec.samples, rec.sample_rate_hz, "heart", heart_model=model_for(file)
             ).result
             out[file] = prediction(file, result, time.process_time() - start, None)
+            if results is not None:
+                results[file] = result
         except Exception as exc:  # a crash on any file is a figure
             out[file] = prediction(file, None, time.process_time() - start, repr(exc))
     return out
+
+
+def exam_figures(data: Path, results: dict[str, AnalysisResult]) -> dict[str, Any]:
+    """assess_exam on each CirCor 2022 patient's recordings against the patient's murmur label,
+    with the PhysioNet 2022 weighted accuracy (unknown predicted for an Unknown patient is right)."""
+    labels = data / "heart/circor2022/labels.csv"
+    sites: dict[str, dict[str, AnalysisResult]] = {}
+    truth: dict[str, str] = {}
+    for row in csv.DictReader(labels.open()):
+        file = f"heart/circor2022/{row['file']}"
+        if file in results:
+            exam = sites.setdefault(row["patient"], {})
+            exam[
+                f"{row['location']}#{len(exam)}" if row["location"] in exam else row["location"]
+            ] = results[file]
+            truth[row["patient"]] = row["murmur"]
+    said = {p: assess_exam(exam).murmur.capitalize() for p, exam in sites.items()}
+    weight = {"Present": 5, "Unknown": 3, "Absent": 1}
+    right = sum(weight[truth[p]] for p in said if said[p] == truth[p])
+    confusion: dict[str, int] = {}
+    for p in said:
+        key = f"{truth[p]}->{said[p]}"
+        confusion[key] = confusion.get(key, 0) + 1
+    return {
+        "exam_weighted_acc": right / sum(weight[truth[p]] for p in said),
+        "exam_patients": len(said),
+        "exam_truth_to_pred": dict(sorted(confusion.items())),
+    }
 
 
 def reliability(p: np.ndarray, y: np.ndarray, title: str) -> None:
@@ -143,10 +175,13 @@ def main() -> None:
 
     # 1. out of fold: every recording some fold held out
     held_out = [f for f in files if f in fold_of]
-    oof = run(held_out, args.data, lambda f: fold_models[fold_of[f]])
+    results: dict[str, AnalysisResult] = {}
+    oof = run(held_out, args.data, lambda f: fold_models[fold_of[f]], results)
     show("out of fold (CirCor 2022 by patient; Yaseen, PASCAL by file)",
          {**scorer.common(oof), **scorer.score_circor2022(gts, oof),
           **scorer.score_old(gts, oof)})  # fmt: skip
+    show("CirCor 2022 patients through stethoscope.assess_exam (out of fold)",
+         exam_figures(args.data, results))  # fmt: skip
 
     # 2. train on CirCor 2022, test on other devices and people
     other = [f for f in files if "circor2022" not in f]

@@ -65,11 +65,15 @@ N_FOLDS = 5
 #: L2 regularisation (sklearn C) of every regression; not tuned (the models are small and the
 #: out-of-fold figures barely move between 0.1 and 1).
 REGULARISATION_C = 0.3
-NEGATIVE_PASS_RATE = 0.01
-SYNTHETIC_PER_KIND = 60
-#: The quality gate's perceptron: one hidden layer of 16 ReLU units, L2 alpha 0.01 (not tuned).
-GATE_HIDDEN = 16
+NEGATIVE_PASS_RATE = 0.005
+SYNTHETIC_PER_KIND = 120
+#: The quality gate's perceptron: one hidden layer of 32 ReLU units, L2 alpha 0.01, inputs clipped
+#: to ±4 standard deviations. Chosen, with `NEGATIVE_PASS_RATE`, among (16-64 units, clip 2.5-8,
+#: pass rate 0-1 %, 1-5 networks averaged) by inner grouped folds and fresh synthetic noise seeds
+#: (5e6, 7e6, 9e6); the bench uses seeds never looked at during that choice.
+GATE_HIDDEN = 32
 GATE_ALPHA = 0.01
+GATE_INPUT_CLIP = 4.0
 SPRSOUND_FILES = 240
 OTHER_HEART_SETS = ("pascal", "yaseen")
 SYSTOLIC = {"MR", "MVP"}
@@ -87,6 +91,7 @@ class Example:
     hr_bpm: float | None = None
     yaseen_class: str | None = None
     synthetic: tuple[str, float, int] | None = None  # kind, seconds, seed
+    crop: tuple[float, float] | None = None  # analyse only (start share, seconds) of the file
 
 
 def circor_groups(rows: list[dict[str, str]]) -> dict[str, str]:
@@ -143,6 +148,12 @@ def examples(data: Path) -> list[Example]:
             out.append(
                 Example(f"lung/sprsound2022/{row['file']}", "sprsound", "s" + row["patient"], False)
             )
+    # Short clips (1.5-3 s, like teaching recordings and quick takes) of the real recordings, so
+    # the gate does not learn "short means not a heart".
+    rng = np.random.default_rng(SEED + 1)
+    for ex in [e for e in out if e.source in ("circor2022", "sprsound")]:
+        crop = (float(rng.uniform(0.0, 0.8)), float(rng.uniform(1.5, 3.0)))
+        out.append(Example(f"{ex.file}#clip", ex.source + "_clip", ex.group, ex.heart, crop=crop))
     rng = np.random.default_rng(SEED)
     for k, kind in enumerate(NON_HEART_KINDS):
         for j in range(SYNTHETIC_PER_KIND):
@@ -189,8 +200,11 @@ def measure(data: Path, ex: Example, model: HeartModel) -> dict[str, Any]:
         kind, seconds, seed = ex.synthetic
         x, rate = non_heart(kind, seconds, ANALYSIS_RATE_HZ, seed), ANALYSIS_RATE_HZ
     else:
-        rec = read_recording(data / ex.file)
+        rec = read_recording(data / ex.file.split("#")[0])
         x, rate = resample(rec.samples, rec.sample_rate_hz, ANALYSIS_RATE_HZ)
+        if ex.crop is not None:
+            first = round(ex.crop[0] * max(0.0, len(x) / rate - ex.crop[1]) * rate)
+            x = x[first : first + round(ex.crop[1] * rate)]
     a = analyze_heart(np.asarray(x, dtype=np.float64), rate, model)
     m = a.murmur_measurement
     return {
@@ -223,7 +237,8 @@ def export(
 def fit_perceptron(x: np.ndarray, y: np.ndarray) -> tuple[StandardScaler, MLPClassifier]:
     scaler = StandardScaler().fit(x)
     mlp = MLPClassifier((GATE_HIDDEN,), alpha=GATE_ALPHA, max_iter=3000, random_state=SEED)
-    return scaler, mlp.fit(np.clip(scaler.transform(x), -8, 8), y)
+    z = np.clip(scaler.transform(x), -GATE_INPUT_CLIP, GATE_INPUT_CLIP)
+    return scaler, mlp.fit(z, y)
 
 
 def export_perceptron(
@@ -239,6 +254,7 @@ def export_perceptron(
         "weights": mlp.coefs_[1][:, 0].round(6).tolist(),
         "bias": round(float(mlp.intercepts_[1][0]), 6),
         "threshold": round(float(threshold), 4),
+        "input_clip": GATE_INPUT_CLIP,
     }
 
 
@@ -253,7 +269,8 @@ def gate_threshold(ev: np.ndarray, heart: np.ndarray, groups: np.ndarray) -> flo
 
 def predict(fitted: tuple[StandardScaler, Any], x: np.ndarray) -> np.ndarray:
     scaler, reg = fitted
-    z = np.clip(scaler.transform(x), -8, 8)
+    clip = GATE_INPUT_CLIP if isinstance(reg, MLPClassifier) else 8.0
+    z = np.clip(scaler.transform(x), -clip, clip)
     p: np.ndarray = reg.predict_proba(z)[:, 1]
     return p
 
@@ -353,7 +370,11 @@ def main() -> None:
     for k in range(N_FOLDS):
         fitted = fit_all(table, np.flatnonzero(fold_of != k))
         test_files = sorted(table[i]["file"] for i in np.flatnonzero(fold_of == k))
-        folds.append(dict(fitted, test_files=[f for f in test_files if "synthetic" not in f]))
+        folds.append(
+            dict(
+                fitted, test_files=[f for f in test_files if "synthetic" not in f and "#" not in f]
+            )
+        )
         for i in np.flatnonzero(fold_of == k):
             oof_predict(table[i], fitted)
     figures = oof_figures(table)
@@ -379,7 +400,7 @@ def main() -> None:
             "data": {
                 s: int(sum(r["source"] == s for r in table))
                 for s in sorted(set(strata))
-                if s in ("circor2022", "pascal", "yaseen", "sprsound", "synthetic")
+                if not s[0].isupper()
             },
             "circor2022_patients": len({r["group"] for r in table if r["source"] == "circor2022"}),
             "folds": f"{N_FOLDS}-fold StratifiedGroupKFold by patient (Additional ID linked), "
@@ -423,7 +444,7 @@ def oof_figures(table: list[dict[str, Any]]) -> dict[str, Any]:
         "circor2022_murmur_sp_rec": round(float(np.mean(neg)), 4),
         "circor2022_interpretable_share": share([r["interpretable"] for r in circor]),
     }
-    for source in ("pascal", "yaseen", "sprsound", "synthetic"):
+    for source in ("pascal", "yaseen", "sprsound", "synthetic", "circor2022_clip", "sprsound_clip"):
         rows = [r for r in table if r["source"] == source]
         out[f"{source}_interpretable_share"] = share([r["interpretable"] for r in rows])
     rated = [r for r in circor if r["rate_ok"] is not None]

@@ -144,11 +144,11 @@ def analyze_heart(x: FloatArray, fs_hz: float, model: HeartModel | None = None) 
     rhythm, rhythm_confidence = assess_rhythm(rr)
     coverage = float(min(1.0, rr.sum() / duration_s)) if len(rr) else 0.0
     snr_db = _snr_db(envelope, beats)
+    measurement = murmur_features(x, fs_hz, envelope, seg.systoles, seg.diastoles)
     evidence = _evidence(x, fs_hz, seg, rr, heart_rate, snr_db, coverage, duration_s)
     p_interpretable = model.interpretable.probability(evidence)
     interpretable = p_interpretable >= model.interpretable.threshold
     rate_confidence = model.rate_correct.probability(evidence) if heart_rate else 0.0
-    measurement = murmur_features(x, fs_hz, envelope, seg.systoles, seg.diastoles)
     murmur = classify_murmur(measurement, model, interpretable)
     complete = np.isfinite(beats.next_s1_onset_s)
     heart = HeartResult(
@@ -341,6 +341,9 @@ def _evidence(
         hypothesis_margin=HYPOTHESIS_MARGIN_CAP,
         harmonicity=harmonicity(x, fs_hz),
     )
+    systole = seg.beats.s2_onset_s - seg.beats.s1_onset_s
+    if len(rr) and len(systole):
+        values["systole_share"] = float(np.median(systole) / np.median(rr))
     if rate_bpm is not None and cycle is not None:
         values["rate_disagreement"] = min(1.0, abs(float(np.log(rate_bpm / cycle.heart_rate_bpm))))
         values["rate_bpm_per_100"] = rate_bpm / 100.0

@@ -6,7 +6,9 @@ last 50-150 ms and carry their energy below ~150 Hz) that repeat with the cycle,
 that explains the strong sound peaks and most of the recording, and rate estimates that agree:
 the decoded S1-to-S1 intervals, the envelope autocorrelation, and the alternative cycle
 hypotheses. Noise amplitude-modulated at heart or breathing rates is periodic but broadband and
-its "sounds" are wide; breath sounds are broadband; speech is tonal and irregular. The numbers are
+its "sounds" are evenly spaced at any rate (a heart's systole is about a third of the cycle at
+rest and nears half only at fast rates; Weissler et al. 1968, Circulation 37(2)); breath sounds
+are broadband; speech is tonal and irregular. The numbers are
 plain measurements; how they combine is learned.
 """
 
@@ -40,6 +42,7 @@ EVIDENCE_NAMES = (
     "log_duration_s",
     "log_beats",
     "harmonicity",  # median cepstral peak at 80-400 Hz pitch (voiced speech; heart sounds lack it)
+    "systole_share",  # median S1-S2 interval / median S1-S1 interval (~1/3 at rest, 1/2 fast)
 )
 
 

@@ -63,9 +63,11 @@ class PerceptronModel:
     weights: FloatArray  # (hidden,)
     bias: float
     threshold: float
+    input_clip: float  # standardised inputs are clipped to ±this (limits extrapolation)
 
     def probability(self, features: FloatArray) -> float:
-        z = np.clip((np.asarray(features, dtype=np.float64) - self.mean) / self.scale, -8.0, 8.0)
+        z = (np.asarray(features, dtype=np.float64) - self.mean) / self.scale
+        z = np.clip(z, -self.input_clip, self.input_clip)
         hidden = np.maximum(z @ self.hidden_weights + self.hidden_bias, 0.0)
         logit = float(hidden @ self.weights) + self.bias
         return float(1.0 / (1.0 + np.exp(-logit)))
@@ -81,6 +83,7 @@ class PerceptronModel:
             np.asarray(d["weights"], dtype=np.float64),
             float(d["bias"]),
             float(d["threshold"]),
+            float(d["input_clip"]),
         )
 
 
