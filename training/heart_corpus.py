@@ -4,14 +4,19 @@ heart quality gate (`train_heart.py`) and its tests.
 Kinds: white, pink and brown noise; noise amplitude-modulated at heart rates (1-3 Hz) and at
 breathing rates (0.2-0.6 Hz); rubbing (bursts of band-limited friction noise at random times,
 with a movement rumble); a speech-like signal (a glottal pulse train with drifting pitch through
-two formant resonators, syllables at 3-6 per second, pauses). Real lung recordings analysed as
-heart (SPRSound) are added by the training script.
+two formant resonators, syllables at 3-6 per second, pauses); the project's simulated lung
+sounds (`stethoscope.simulate.simulate_lung`: breathing at 8-40/min, some with crackles or
+wheezes; without its optional heart sounds, which at their default level, 0.4 of the breath
+sound's RMS, make a recording whose heart can be followed). Real lung recordings analysed as heart
+(SPRSound) are added by the training script.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import signal
+
+from stethoscope.simulate import simulate_lung
 
 NON_HEART_KINDS = (
     "white",
@@ -21,6 +26,7 @@ NON_HEART_KINDS = (
     "am_breathing_rate",
     "rubbing",
     "speech",
+    "lung",
 )
 
 
@@ -70,6 +76,17 @@ def non_heart(kind: str, seconds: float, fs_hz: float, seed: int) -> np.ndarray:
         envelope = np.maximum(np.sin(2 * np.pi * syllable_hz * t + rng.uniform(0, 6)), 0.0)
         pauses = (np.sin(2 * np.pi * rng.uniform(0.1, 0.3) * t) > -0.6).astype(np.float64)
         x = x * envelope * pauses + 0.01 * rng.standard_normal(n)
+    elif kind == "lung":
+        sim = simulate_lung(
+            seconds,
+            float(rng.uniform(8.0, 40.0)),
+            fs_hz,
+            wheeze_hz=float(rng.uniform(150.0, 600.0)) if rng.random() < 0.5 else None,
+            crackles_per_breath=int(rng.integers(0, 4)),
+            heart_rate_bpm=None,
+            seed=seed,
+        )
+        x = np.asarray(sim.samples, dtype=np.float64)
     else:
         raise ValueError(f"unknown kind {kind!r}")
     return 0.1 * x / (np.std(x) + 1e-12)
