@@ -53,9 +53,18 @@ class RateHypothesis:
 
 
 def spectrum_features(x: FloatArray, fs_hz: float) -> tuple[float, float]:
-    """Share of the 25-800 Hz power below 150 Hz, and its spectral flatness (ln units)."""
-    nperseg = min(len(x), max(64, round(0.128 * fs_hz)))
-    freqs, power = signal.welch(x, fs=fs_hz, nperseg=nperseg)
+    """Share of the 25-800 Hz power below 150 Hz, and its spectral flatness (ln units).
+
+    Welch's average of Hann-windowed, mean-removed 128 ms frames overlapping by half (the same as
+    `scipy.signal.welch`'s defaults up to a constant scale, vectorised: `welch` detrends frame by
+    frame in Python, which cost half of the whole analysis).
+    """
+    n = min(len(x), max(64, round(0.128 * fs_hz)))
+    frames = np.lib.stride_tricks.sliding_window_view(x, n)[:: max(1, n // 2)]
+    frames = (frames - frames.mean(axis=1, keepdims=True)) * signal.get_window("hann", n)
+    spectrum = np.fft.rfft(frames, axis=1)
+    power = (spectrum.real**2 + spectrum.imag**2).mean(axis=0)
+    freqs = np.fft.rfftfreq(n, 1.0 / fs_hz)
     band = (freqs >= 25.0) & (freqs < min(800.0, 0.45 * fs_hz))
     p = power[band] + 1e-20
     low = float(p[freqs[band] < 150.0].sum())
