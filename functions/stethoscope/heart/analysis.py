@@ -46,9 +46,11 @@ MIN_STEADY_INTERVALS = 3
 #: Flag thresholds (reasons shown to the user; they do not change the figures): rate estimates
 #: more than 15 % apart, a runner-up hypothesis within 0.15 path-score units per sound (on the
 #: 618 CirCor 2022 recordings it flags 6 of the 21 rates off by 1.4x or more and 9 right ones),
+#: shown only for rates whose confidence is below one half,
 #: intervals spread over 15 % of the median (the rhythm threshold's scale, rhythm.py).
 RATE_DISAGREEMENT = float(np.log(1.15))
 HYPOTHESIS_CLOSE = 0.15
+FLAG_BELOW_CONFIDENCE = 0.5
 IRREGULAR_SPREAD = 0.15
 HYPOTHESIS_MARGIN_CAP = 2.0
 #: Two complete beats fit in 1.5 s from 80 bpm; the learned gate and the "few_beats" rule judge
@@ -155,7 +157,7 @@ def analyze_heart(x: FloatArray, fs_hz: float, model: HeartModel | None = None) 
     heart = HeartResult(
         heart_rate_bpm=None if heart_rate is None else round(heart_rate, 1),
         heart_rate_confidence=round(rate_confidence, 3),
-        heart_rate_flags=_rate_flags(evidence, rr, heart_rate, interpretable),
+        heart_rate_flags=_rate_flags(evidence, rr, heart_rate, rate_confidence, interpretable),
         segmentation_confidence=round(_segmentation_confidence(labels, candidates, coverage), 3),
         beats=[
             Beat(
@@ -291,9 +293,14 @@ def _longest_steady_run(s1_onset_s: FloatArray) -> FloatArray:
 
 
 def _rate_flags(
-    evidence: FloatArray, rr: FloatArray, rate_bpm: float | None, interpretable: bool
+    evidence: FloatArray,
+    rr: FloatArray,
+    rate_bpm: float | None,
+    confidence: float,
+    interpretable: bool,
 ) -> list[RateFlag]:
-    """Why a heart rate may be wrong, in words a report can show."""
+    """Why a heart rate may be wrong, in words a report can show: for a rate whose confidence is
+    below `FLAG_BELOW_CONFIDENCE` (a confident rate was checked against the same cues already)."""
     flags: list[RateFlag] = []
     named = dict(zip(EVIDENCE_NAMES, evidence.tolist(), strict=True))
     if rate_bpm is None:
