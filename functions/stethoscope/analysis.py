@@ -136,6 +136,7 @@ def _parameters(kind: Kind, rate_hz: float) -> dict[str, float | int | str]:
     """The settings that produced a result, stored with it for reproducibility."""
     if kind == "heart":
         from stethoscope.heart import cycle, segmentation, sounds
+        from stethoscope.heart.model import load_model
 
         return {
             "method": "envelope-autocorrelation cycle + event-level duration Viterbi",
@@ -144,7 +145,7 @@ def _parameters(kind: Kind, rate_hz: float) -> dict[str, float | int | str]:
             "frame_rate_hz": sounds.FRAME_RATE_HZ,
             "heart_rate_range_bpm": f"{cycle.MIN_HEART_RATE_BPM:g}-{cycle.MAX_HEART_RATE_BPM:g}",
             "missed_sound_penalty": segmentation.MISSED_SOUND_PENALTY,
-            "restart_penalty": segmentation.RESTART_PENALTY,
+            "restart_penalty": load_model().decoder.restart_penalty,
         }
     from stethoscope.lung import analysis as lung_analysis
 

@@ -91,6 +91,9 @@ def test_the_model_file_loads_and_carries_its_provenance() -> None:
     assert provenance["script"] == "training/train_heart.py"
     assert {"fitted_at", "data", "folds", "seed", "out_of_fold"} <= set(provenance)
     assert provenance["circor2022_patients"] >= 100
+    assert set(raw["decoder"]) == {"restart_penalty", "height_offset", "likeness_weight"}
+    assert all(set(fold["decoder"]) == set(raw["decoder"]) for fold in raw["folds"])
+    assert model.decoder.restart_penalty == raw["decoder"]["restart_penalty"]
     held_out = [set(fold["test_files"]) for fold in raw["folds"]]
     assert len(held_out) >= 3
     for i, a in enumerate(held_out):  # every recording is held out by at most one fold

@@ -29,7 +29,14 @@ from stethoscope.heart.murmur import (
     murmur_features,
 )
 from stethoscope.heart.rhythm import assess_rhythm
-from stethoscope.heart.segmentation import S1, S2, IntervalModel, SoundLabels, decode_sounds
+from stethoscope.heart.segmentation import (
+    S1,
+    S2,
+    DecoderSettings,
+    IntervalModel,
+    SoundLabels,
+    decode_sounds,
+)
 from stethoscope.heart.sounds import Candidates, SoundEnvelope, find_candidates, sound_envelope
 from stethoscope.result import Beat, HeartResult, RateFlag
 
@@ -104,13 +111,28 @@ class Segmentation:
     hypotheses: list[RateHypothesis]  # every cycle hypothesis decoded, best first
 
 
-def segment_heart(x: FloatArray, fs_hz: float) -> Segmentation:
-    """Find S1 and S2 in a heart recording at (about) `ANALYSIS_RATE_HZ`."""
+def segment_heart(
+    x: FloatArray, fs_hz: float, settings: DecoderSettings | None = None
+) -> Segmentation:
+    """Find S1 and S2 in a heart recording at (about) `ANALYSIS_RATE_HZ`.
+
+    `settings` default to the shipped model's (`heart_model.json`).
+    """
     envelope = sound_envelope(x, fs_hz)
     candidates = find_candidates(envelope, x, fs_hz)
-    cycle, labels, hypotheses = _decode(
-        candidates, estimate_cycles(envelope.relative, envelope.frame_rate_hz)
-    )
+    cycles = estimate_cycles(envelope.relative, envelope.frame_rate_hz)
+    return decode_segmentation(envelope, candidates, cycles, settings or load_model().decoder)
+
+
+def decode_segmentation(
+    envelope: SoundEnvelope,
+    candidates: Candidates,
+    cycles: list[CycleEstimate],
+    settings: DecoderSettings,
+) -> Segmentation:
+    """The decoding step of `segment_heart` (separate so training can try decoder settings
+    without recomputing the envelope)."""
+    cycle, labels, hypotheses = _decode(candidates, cycles, settings)
     onset, offset = _sound_bounds(
         envelope.relative, candidates.frames[labels.index], envelope.frame_rate_hz
     )
@@ -134,7 +156,7 @@ def analyze_heart(x: FloatArray, fs_hz: float, model: HeartModel | None = None) 
     """
     model = model or load_model()
     duration_s = len(x) / fs_hz
-    seg = segment_heart(x, fs_hz)
+    seg = segment_heart(x, fs_hz, model.decoder)
     envelope, candidates, cycle, labels, beats = (
         seg.envelope,
         seg.candidates,
@@ -209,14 +231,16 @@ def withhold_unusable(heart: HeartResult, usable: bool) -> HeartResult:
 
 
 def _decode(
-    candidates: Candidates, cycles: list[CycleEstimate]
+    candidates: Candidates, cycles: list[CycleEstimate], settings: DecoderSettings
 ) -> tuple[CycleEstimate | None, SoundLabels, list[RateHypothesis]]:
     """Decode under each cycle hypothesis, keep the best path, then decode once more with the
     intervals that path actually shows. Also returns every hypothesis's rate and score."""
     empty = SoundLabels(np.zeros(0, np.intp), np.zeros(0, np.intp), 0.0)
     if not cycles or len(candidates) < 2:
         return (cycles[0] if cycles else None), empty, []
-    decoded = [(decode_sounds(candidates, IntervalModel.from_cycle(c)), c) for c in cycles]
+    decoded = [
+        (decode_sounds(candidates, IntervalModel.from_cycle(c), settings), c) for c in cycles
+    ]
     decoded.sort(key=lambda pair: -pair[0].score)
     hypotheses = [
         RateHypothesis(_path_rate_bpm(candidates, lab, c), lab.score) for lab, c in decoded
@@ -225,7 +249,7 @@ def _decode(
     systole, diastole = _direct_intervals(candidates, labels)
     if len(systole) >= 3 and len(diastole) >= 3:
         refined = IntervalModel(float(np.median(systole)), float(np.median(diastole)))
-        labels = decode_sounds(candidates, refined)
+        labels = decode_sounds(candidates, refined, settings)
     return cycle, labels, hypotheses
 
 

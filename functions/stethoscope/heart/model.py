@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from stethoscope.arrays import FloatArray
+from stethoscope.heart.segmentation import DecoderSettings
 
 MODEL_PATH = Path(__file__).with_name("heart_model.json")
 
@@ -97,6 +98,7 @@ class HeartModel:
     murmur_systolic: LogisticModel | PerceptronModel  # P(systolic | murmur present)
     interpretable: LogisticModel | PerceptronModel  # P(a heart recording we can interpret)
     rate_correct: LogisticModel | PerceptronModel  # P(heart rate within 5 bpm of the annotation)
+    decoder: DecoderSettings  # the S1/S2 decoder's weights
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> HeartModel:
@@ -105,6 +107,7 @@ class HeartModel:
             _either(d["murmur_systolic"]),
             _either(d["interpretable"]),
             _either(d["rate_correct"]),
+            DecoderSettings(**d.get("decoder", {})),
         )
 
 
