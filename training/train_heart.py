@@ -193,6 +193,16 @@ def examples(data: Path) -> list[Example]:
                     synthetic=(kind, seconds, seed),
                 )
             )
+    # Short takes (1.5-3 s) of every non-heart kind too: the positives include short clips, and
+    # a short take of rubbing or modulated noise offers only two or three "beats" to judge.
+    clip_rng = np.random.default_rng(SEED + 2)
+    for k, kind in enumerate(NON_HEART_KINDS):
+        for j in range(SYNTHETIC_PER_KIND):
+            seconds = float(clip_rng.uniform(1.5, 3.0))
+            out.append(
+                Example(f"synthetic/{kind}/{j}#clip", "synthetic_clip", f"n{kind}{j}", False,
+                        synthetic=(kind, seconds, SEED + 250_000 + 1000 * k + j))
+            )  # fmt: skip
     # The project's own synthetic hearts over the whole accepted range (30-250 bpm): CirCor has
     # few hearts above 200 bpm or below 50, and the gate must not learn that they are noise.
     for j in range(SYNTHETIC_HEARTS):
@@ -567,6 +577,7 @@ def oof_figures(table: list[dict[str, Any]]) -> dict[str, Any]:
         "circor2022_clip",
         "sprsound_clip",
         "synthetic_heart",
+        "synthetic_clip",
     ):
         rows = [r for r in table if r["source"] == source]
         out[f"{source}_interpretable_share"] = share([r["interpretable"] for r in rows])
