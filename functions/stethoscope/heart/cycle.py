@@ -30,7 +30,8 @@ MIN_HEART_RATE_BPM = 30.0
 MAX_HEART_RATE_BPM = 250.0
 HARMONIC_RATIO = 0.75
 SINGLE_SOUND_MAX_SPACING_S = 0.36
-#: A peak within 10 % of half or two thirds of the cycle, at least this strong relative to the
+#: A peak within 10 % (design choice: the frame grid and beat-to-beat variation) of half or two
+#: thirds of the cycle, at least this strong relative to the
 #: cycle's own, is offered as a shorter cycle (`_fractional_cycles`). 0.3 was chosen among 0.3,
 #: 0.5 and 0.7 on all 618 CirCor 2022 recordings (within-5-bpm share 0.854 / 0.853 / 0.846; no
 #: fold-wise choice for this one constant — see docs/analysis.md, known weaknesses).

@@ -46,6 +46,8 @@ FEATURE_NAMES = (
 )
 #: Both phases this close (dB) to the S1/S2 peaks, with a murmur, is reported as continuous.
 CONTINUOUS_LEVEL_DB = -15.0
+#: The sound's own power is measured ±30 ms around its peak: the core of S1/S2 (50-150 ms long)
+#: without reaching into systole at 250 bpm (design choice).
 SOUND_HALF_WIDTH_S = 0.03
 
 
