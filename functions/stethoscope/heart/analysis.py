@@ -116,16 +116,24 @@ class Segmentation:
 
 
 def segment_heart(
-    x: FloatArray, fs_hz: float, settings: DecoderSettings | None = None
+    x: FloatArray,
+    fs_hz: float,
+    settings: DecoderSettings | None = None,
+    *,
+    fractional_cycles: bool = False,
 ) -> Segmentation:
     """Find S1 and S2 in a heart recording at (about) `ANALYSIS_RATE_HZ`.
 
-    `settings` default to the shipped model's (`heart_model.json`).
+    The defaults reproduce version 1.1 (`DecoderSettings()`, no fractional cycle hypotheses),
+    which the lung analysis uses to find heart sounds under breath sounds and was tuned with; the
+    heart analysis passes its model's settings and `fractional_cycles=True`.
     """
     envelope = sound_envelope(x, fs_hz)
     candidates = find_candidates(envelope, x, fs_hz)
-    cycles = estimate_cycles(envelope.relative, envelope.frame_rate_hz)
-    return decode_segmentation(envelope, candidates, cycles, settings or load_model().decoder)
+    cycles = estimate_cycles(
+        envelope.relative, envelope.frame_rate_hz, fractional=fractional_cycles
+    )
+    return decode_segmentation(envelope, candidates, cycles, settings or DecoderSettings())
 
 
 def decode_segmentation(
@@ -160,7 +168,7 @@ def analyze_heart(x: FloatArray, fs_hz: float, model: HeartModel | None = None) 
     """
     model = model or load_model()
     duration_s = len(x) / fs_hz
-    seg = segment_heart(x, fs_hz, model.decoder)
+    seg = segment_heart(x, fs_hz, model.decoder, fractional_cycles=True)
     envelope, candidates, cycle, labels, beats = (
         seg.envelope,
         seg.candidates,

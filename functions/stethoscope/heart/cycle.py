@@ -52,13 +52,16 @@ class CycleEstimate:
         return 60.0 / self.period_s
 
 
-def estimate_cycles(relative_envelope: FloatArray, frame_rate_hz: float) -> list[CycleEstimate]:
+def estimate_cycles(
+    relative_envelope: FloatArray, frame_rate_hz: float, *, fractional: bool = True
+) -> list[CycleEstimate]:
     """Cycle hypotheses from a relative log envelope, most likely first; empty if none.
 
     Usually one. When the envelope repeats faster than `SINGLE_SOUND_MAX_SPACING_S`, it is
     either one sound per repeat (S1 and S2 evenly spaced: the cycle is twice the repeat) or one
     whole beat per repeat (a fast heart whose S1 and S2 nearly merge); both are returned and the
-    segmentation decides which explains the sounds better.
+    segmentation decides which explains the sounds better. `fractional` also offers half and two
+    thirds of a longer cycle (`_fractional_cycles`).
     """
     excursions = np.clip(relative_envelope, 0.0, None)
     if len(excursions) < 4 or not np.any(excursions > 0):
@@ -84,6 +87,8 @@ def estimate_cycles(relative_envelope: FloatArray, frame_rate_hz: float) -> list
     else:
         whole_beat = CycleEstimate(spacing_s, typical_systole_s(spacing_s), periodicity)
     if spacing_s >= SINGLE_SOUND_MAX_SPACING_S:
+        if not fractional:
+            return [whole_beat]
         return [whole_beat, *_fractional_cycles(acf, peaks, spacing, frame_rate_hz)]
     evenly_spaced = CycleEstimate(2.0 * spacing_s, spacing_s, periodicity)
     single_sound = not len(inner) or acf[inner].max() < 0.5 * acf[spacing]
