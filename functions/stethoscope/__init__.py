@@ -18,8 +18,17 @@ from stethoscope.version import ANALYSIS_VERSION
 
 if TYPE_CHECKING:
     from stethoscope.analysis import analyze, analyze_file
+    from stethoscope.exam import ExamAssessment, assess_exam
 
-__all__ = ["ANALYSIS_VERSION", "AnalysisInputError", "AnalysisResult", "analyze", "analyze_file"]
+__all__ = [
+    "ANALYSIS_VERSION",
+    "AnalysisInputError",
+    "AnalysisResult",
+    "ExamAssessment",
+    "analyze",
+    "analyze_file",
+    "assess_exam",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -27,4 +36,8 @@ def __getattr__(name: str) -> Any:
         from stethoscope import analysis
 
         return getattr(analysis, name)
+    if name in ("assess_exam", "ExamAssessment"):
+        from stethoscope import exam
+
+        return getattr(exam, name)
     raise AttributeError(f"module 'stethoscope' has no attribute {name!r}")

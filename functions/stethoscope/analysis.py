@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -12,7 +12,13 @@ import numpy.typing as npt
 from stethoscope.audio import DecodedAudio, condition_samples, read_recording
 from stethoscope.errors import AnalysisInputError
 from stethoscope.heart.analysis import ANALYSIS_RATE_HZ as HEART_RATE_HZ
-from stethoscope.heart.analysis import HeartAnalysis, analyze_heart
+from stethoscope.heart.analysis import (
+    HEART_MIN_USABLE_DURATION_S,
+    HeartAnalysis,
+    analyze_heart,
+    withhold_unusable,
+)
+from stethoscope.heart.model import HeartModel
 from stethoscope.lung.analysis import ANALYSIS_RATE_HZ as LUNG_RATE_HZ
 from stethoscope.lung.analysis import LungAnalysis, analyze_lung
 from stethoscope.quality import QualityEvidence, assess_quality
@@ -20,6 +26,14 @@ from stethoscope.result import AnalysisResult, Kind
 from stethoscope.version import ANALYSIS_VERSION
 
 KINDS: tuple[Kind, ...] = ("heart", "lung")
+
+
+class _Measured(TypedDict):
+    """Quality evidence measured on the raw recording, before any analysis."""
+
+    duration_s: float
+    level_dbfs: float
+    clipping_fraction: float
 
 
 @dataclass(frozen=True)
@@ -55,12 +69,19 @@ def analyze_file_detailed(
 
 
 def analyze_detailed(
-    samples: npt.ArrayLike, sample_rate_hz: float, kind: Kind = "heart"
+    samples: npt.ArrayLike,
+    sample_rate_hz: float,
+    kind: Kind = "heart",
+    *,
+    heart_model: HeartModel | None = None,
 ) -> DetailedAnalysis:
-    """Like `analyze`, also returning the intermediate signals."""
+    """Like `analyze`, also returning the intermediate signals.
+
+    `heart_model` replaces the shipped heart model (the evaluation passes fold models).
+    """
     _check_kind(kind)
     audio = condition_samples(samples, sample_rate_hz, target_rate_hz=analysis_rate_hz(kind))
-    return analyze_decoded(audio, kind)
+    return analyze_decoded(audio, kind, heart_model=heart_model)
 
 
 def analysis_rate_hz(kind: Kind) -> float:
@@ -68,7 +89,9 @@ def analysis_rate_hz(kind: Kind) -> float:
     return HEART_RATE_HZ if kind == "heart" else LUNG_RATE_HZ
 
 
-def analyze_decoded(audio: DecodedAudio, kind: Kind = "heart") -> DetailedAnalysis:
+def analyze_decoded(
+    audio: DecodedAudio, kind: Kind = "heart", *, heart_model: HeartModel | None = None
+) -> DetailedAnalysis:
     """Analyse decoded audio (already at the analysis rate, or decimated here)."""
     _check_kind(kind)
     if audio.sample_rate_hz > analysis_rate_hz(kind) * 1.01:
@@ -77,14 +100,14 @@ def analyze_decoded(audio: DecodedAudio, kind: Kind = "heart") -> DetailedAnalys
         )
     x = audio.samples.astype(np.float64)
     rate = audio.sample_rate_hz
-    measured = {
-        "duration_s": audio.duration_s,
-        "level_dbfs": audio.level_dbfs,
-        "clipping_fraction": audio.clipping_fraction,
-    }
+    measured = _Measured(
+        duration_s=audio.duration_s,
+        level_dbfs=audio.level_dbfs,
+        clipping_fraction=audio.clipping_fraction,
+    )
     heart = lung = None
     if kind == "heart":
-        heart = analyze_heart(x, rate)
+        heart = analyze_heart(x, rate, heart_model)
         evidence = QualityEvidence(
             **measured,
             snr_db=heart.snr_db,
@@ -93,6 +116,12 @@ def analyze_decoded(audio: DecodedAudio, kind: Kind = "heart") -> DetailedAnalys
             events=len(heart.heart.beats),
             min_events=2,
             few_events_reason="few_beats",
+        )
+        evidence = replace(
+            evidence,
+            interpretable_probability=heart.interpretable_probability,
+            interpretable=heart.interpretable,
+            min_duration_s=HEART_MIN_USABLE_DURATION_S,
         )
     else:
         lung = analyze_lung(x, rate)
@@ -105,14 +134,15 @@ def analyze_decoded(audio: DecodedAudio, kind: Kind = "heart") -> DetailedAnalys
             min_events=1,
             few_events_reason="no_breathing",
         )
+    quality = assess_quality(evidence)
     result = AnalysisResult(
         kind=kind,
         version=ANALYSIS_VERSION,
         duration_s=round(audio.duration_s, 4),
         sample_rate_hz=float(audio.source_rate_hz),
         analysis_rate_hz=round(rate, 3),
-        quality=assess_quality(evidence),
-        heart=None if heart is None else heart.heart,
+        quality=quality,
+        heart=None if heart is None else withhold_unusable(heart.heart, quality.usable),
         lung=None if lung is None else lung.lung,
         parameters=_parameters(kind, rate),
     )
@@ -128,6 +158,7 @@ def _parameters(kind: Kind, rate_hz: float) -> dict[str, float | int | str]:
     """The settings that produced a result, stored with it for reproducibility."""
     if kind == "heart":
         from stethoscope.heart import cycle, segmentation, sounds
+        from stethoscope.heart.model import load_model
 
         return {
             "method": "envelope-autocorrelation cycle + event-level duration Viterbi",
@@ -136,7 +167,7 @@ def _parameters(kind: Kind, rate_hz: float) -> dict[str, float | int | str]:
             "frame_rate_hz": sounds.FRAME_RATE_HZ,
             "heart_rate_range_bpm": f"{cycle.MIN_HEART_RATE_BPM:g}-{cycle.MAX_HEART_RATE_BPM:g}",
             "missed_sound_penalty": segmentation.MISSED_SOUND_PENALTY,
-            "restart_penalty": segmentation.RESTART_PENALTY,
+            "restart_penalty": load_model().decoder.restart_penalty,
         }
     from stethoscope.lung import analysis as lung_analysis
 

@@ -39,13 +39,19 @@ class QualityEvidence:
     events: int  # complete beats or breath cycles found
     min_events: int  # fewer than this is "few_beats"/"no_breathing"
     few_events_reason: QualityReason
+    #: The learned gate (heart): its probability that the recording can be interpreted and its
+    #: verdict. When present, the score is that probability and the verdict replaces
+    #: `USABLE_SCORE`; None: no gate, the heuristic score decides.
+    interpretable_probability: float | None = None
+    interpretable: bool | None = None
+    min_duration_s: float = MIN_USABLE_DURATION_S
 
 
 def assess_quality(evidence: QualityEvidence) -> Quality:
     """Score the evidence (0-1), list the reasons, decide whether the figures are usable."""
     reasons: list[QualityReason] = []
     hard = False
-    if evidence.duration_s < MIN_USABLE_DURATION_S:
+    if evidence.duration_s < evidence.min_duration_s:
         reasons.append("too_short")
         hard = True
     if evidence.level_dbfs < SILENT_LEVEL_DBFS:
@@ -64,6 +70,9 @@ def assess_quality(evidence: QualityEvidence) -> Quality:
     if evidence.events < evidence.min_events:
         reasons.append(evidence.few_events_reason)
         hard = True
+    if evidence.interpretable is False:
+        reasons.append("uninterpretable")
+        hard = True
 
     snr_term = (
         0.5 if evidence.snr_db is None else float(np.clip((evidence.snr_db - 2.0) / 10.0, 0, 1))
@@ -73,12 +82,15 @@ def assess_quality(evidence: QualityEvidence) -> Quality:
     clip_term = 1.0 - float(np.clip(evidence.clipping_fraction / UNUSABLE_CLIPPED_FRACTION, 0, 1))
     duration_term = float(np.clip(evidence.duration_s / 5.0, 0.4, 1))
     score = (0.3 * snr_term + 0.3 * periodic_term + 0.4 * coverage_term) * clip_term * duration_term
+    if evidence.interpretable_probability is not None:
+        score = evidence.interpretable_probability * clip_term
     if hard:
         score = min(score, USABLE_SCORE - 0.05)
     score = round(float(np.clip(score, 0.0, 1.0)), 3)
     return Quality(
         score=score,
-        usable=score >= USABLE_SCORE and not hard,
+        usable=not hard
+        and (score >= USABLE_SCORE if evidence.interpretable is None else evidence.interpretable),
         reasons=reasons,
         clipping_fraction=round(evidence.clipping_fraction, 6),
         snr_db=None if evidence.snr_db is None else round(evidence.snr_db, 1),

@@ -22,6 +22,14 @@ QualityReason = Literal[
     "aperiodic",  # no repeating cardiac cycle found
     "few_beats",  # too few complete beats were segmented
     "no_breathing",  # no breathing cycle found in a lung recording
+    "uninterpretable",  # the learned gate does not recognise a heart recording it can interpret
+]
+RateFlag = Literal[
+    "no_rate",  # no cycle found
+    "hypotheses_disagree",  # the rate estimates (beats, autocorrelation, cycle hypotheses) differ
+    "few_beats",  # too few consecutive beats to measure the rate
+    "irregular_intervals",  # the S1-to-S1 intervals vary widely
+    "uninterpretable",  # the recording failed the quality gate
 ]
 
 
@@ -71,7 +79,12 @@ class HeartResult(ResultModel):
     """Heart-sound figures: rate, segmentation, rhythm, murmur."""
 
     heart_rate_bpm: float | None
-    heart_rate_confidence: float = Field(ge=0, le=1)
+    heart_rate_confidence: float = Field(
+        ge=0, le=1, description="calibrated probability that the rate is within 5 bpm"
+    )
+    heart_rate_flags: list[RateFlag] = Field(
+        default_factory=list, description="why the rate may be wrong"
+    )
     segmentation_confidence: float = Field(ge=0, le=1)
     beats: list[Beat]
     rr_intervals_s: list[float]

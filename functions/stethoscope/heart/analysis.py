@@ -8,12 +8,37 @@ import numpy as np
 import numpy.typing as npt
 
 from stethoscope.arrays import FloatArray
-from stethoscope.heart.cycle import CycleEstimate, estimate_cycles
-from stethoscope.heart.murmur import Intervals, classify_murmur, murmur_features
+from stethoscope.heart.cycle import (
+    MAX_HEART_RATE_BPM,
+    MIN_HEART_RATE_BPM,
+    CycleEstimate,
+    estimate_cycles,
+)
+from stethoscope.heart.evidence import (
+    EVIDENCE_NAMES,
+    RateHypothesis,
+    harmonicity,
+    relative_acf,
+    spectrum_features,
+)
+from stethoscope.heart.model import HeartModel, load_model
+from stethoscope.heart.murmur import (
+    Intervals,
+    MurmurMeasurement,
+    classify_murmur,
+    murmur_features,
+)
 from stethoscope.heart.rhythm import assess_rhythm
-from stethoscope.heart.segmentation import S1, S2, IntervalModel, SoundLabels, decode_sounds
+from stethoscope.heart.segmentation import (
+    S1,
+    S2,
+    DecoderSettings,
+    IntervalModel,
+    SoundLabels,
+    decode_sounds,
+)
 from stethoscope.heart.sounds import Candidates, SoundEnvelope, find_candidates, sound_envelope
-from stethoscope.result import Beat, HeartResult
+from stethoscope.result import Beat, HeartResult, RateFlag
 
 ANALYSIS_RATE_HZ = 2000.0
 #: A sound ends where its envelope has fallen to a third of its peak (ln 3 below it).
@@ -21,6 +46,29 @@ BOUNDARY_DROP = float(np.log(3.0))
 BOUNDARY_MIN_S = 0.015
 BOUNDARY_MAX_S = 0.09
 NEPER_TO_DB = 20.0 / np.log(10.0)
+#: Successive S1-to-S1 intervals of a steady run differ by at most this share. Chosen among
+#: 0.1/0.15/0.2/0.3 on all 618 CirCor 2022 recordings (within-5-bpm share 0.79/0.82/0.84/0.82 with
+#: the v1.1 segmentation), not fold by fold; docs/analysis.md lists it under known weaknesses.
+STEADY_RUN_TOLERANCE = 0.2
+#: A run needs three intervals (four beats) to be trusted over the median of all (design choice).
+MIN_STEADY_INTERVALS = 3
+#: Flag thresholds (reasons shown to the user; they do not change the figures): rate estimates
+#: more than 15 % apart, a runner-up hypothesis within 0.15 path-score units per sound (on the
+#: 618 CirCor 2022 recordings it flags 6 of the 21 rates off by 1.4x or more and 9 right ones),
+#: shown only for rates whose confidence is below one half,
+#: intervals spread over 15 % of the median (the rhythm threshold's scale, rhythm.py).
+RATE_DISAGREEMENT = float(np.log(1.15))
+HYPOTHESIS_CLOSE = 0.15
+FLAG_BELOW_CONFIDENCE = 0.5
+IRREGULAR_SPREAD = 0.15
+#: Evidence value for "no runner-up hypothesis": above every margin seen on CirCor (design choice).
+HYPOTHESIS_MARGIN_CAP = 2.0
+#: Two complete beats fit in 1.5 s from 80 bpm; the learned gate and the "few_beats" rule judge
+#: the rest (short teaching clips of 1.2-2 s, e.g. Yaseen's, are common uploads).
+HEART_MIN_USABLE_DURATION_S = 1.5
+#: An unusable recording keeps its heart rate only at this calibrated confidence (P(within 5 bpm));
+#: a product choice: out of fold, rates given at >= 0.9 are within 5 bpm 95 % of the time.
+CONFIDENT_RATE = 0.9
 
 
 @dataclass(frozen=True)
@@ -38,7 +86,7 @@ class BeatTimes:
 
 @dataclass(frozen=True)
 class HeartAnalysis:
-    """The heart result plus the intermediate signals a report draws."""
+    """The heart result plus the intermediate signals a report draws and the training reads."""
 
     heart: HeartResult
     envelope: SoundEnvelope
@@ -47,6 +95,10 @@ class HeartAnalysis:
     beats: BeatTimes
     snr_db: float | None
     coverage: float
+    evidence: FloatArray  # `EVIDENCE_NAMES` order
+    murmur_measurement: MurmurMeasurement | None
+    interpretable_probability: float  # P(a heart recording the analysis can interpret)
+    interpretable: bool  # the probability reaches the model's threshold
 
 
 @dataclass(frozen=True)
@@ -60,13 +112,39 @@ class Segmentation:
     beats: BeatTimes
     systoles: Intervals
     diastoles: Intervals
+    hypotheses: list[RateHypothesis]  # every cycle hypothesis decoded, best first
 
 
-def segment_heart(x: FloatArray, fs_hz: float) -> Segmentation:
-    """Find S1 and S2 in a heart recording at (about) `ANALYSIS_RATE_HZ`."""
+def segment_heart(
+    x: FloatArray,
+    fs_hz: float,
+    settings: DecoderSettings | None = None,
+    *,
+    fractional_cycles: bool = False,
+) -> Segmentation:
+    """Find S1 and S2 in a heart recording at (about) `ANALYSIS_RATE_HZ`.
+
+    The defaults reproduce version 1.1 (`DecoderSettings()`, no fractional cycle hypotheses),
+    which the lung analysis uses to find heart sounds under breath sounds and was tuned with; the
+    heart analysis passes its model's settings and `fractional_cycles=True`.
+    """
     envelope = sound_envelope(x, fs_hz)
     candidates = find_candidates(envelope, x, fs_hz)
-    cycle, labels = _decode(candidates, estimate_cycles(envelope.relative, envelope.frame_rate_hz))
+    cycles = estimate_cycles(
+        envelope.relative, envelope.frame_rate_hz, fractional=fractional_cycles
+    )
+    return decode_segmentation(envelope, candidates, cycles, settings or DecoderSettings())
+
+
+def decode_segmentation(
+    envelope: SoundEnvelope,
+    candidates: Candidates,
+    cycles: list[CycleEstimate],
+    settings: DecoderSettings,
+) -> Segmentation:
+    """The decoding step of `segment_heart` (separate so training can try decoder settings
+    without recomputing the envelope)."""
+    cycle, labels, hypotheses = _decode(candidates, cycles, settings)
     onset, offset = _sound_bounds(
         envelope.relative, candidates.frames[labels.index], envelope.frame_rate_hz
     )
@@ -79,13 +157,18 @@ def segment_heart(x: FloatArray, fs_hz: float) -> Segmentation:
         _beat_times(labels, onset, offset, peak),
         _intervals(labels, onset, offset, peak, S1, S2),
         _intervals(labels, onset, offset, peak, S2, S1),
+        hypotheses,
     )
 
 
-def analyze_heart(x: FloatArray, fs_hz: float) -> HeartAnalysis:
-    """Analyse a heart recording at (about) `ANALYSIS_RATE_HZ`."""
+def analyze_heart(x: FloatArray, fs_hz: float, model: HeartModel | None = None) -> HeartAnalysis:
+    """Analyse a heart recording at (about) `ANALYSIS_RATE_HZ`.
+
+    `model` defaults to the shipped `heart_model.json`; the evaluation passes fold models.
+    """
+    model = model or load_model()
     duration_s = len(x) / fs_hz
-    seg = segment_heart(x, fs_hz)
+    seg = segment_heart(x, fs_hz, model.decoder, fractional_cycles=True)
     envelope, candidates, cycle, labels, beats = (
         seg.envelope,
         seg.candidates,
@@ -94,15 +177,21 @@ def analyze_heart(x: FloatArray, fs_hz: float) -> HeartAnalysis:
         seg.beats,
     )
     rr = _rr_intervals(candidates, labels)
-    heart_rate, rate_confidence = _heart_rate(rr, cycle, duration_s)
+    heart_rate = _heart_rate(beats, rr, cycle)
     rhythm, rhythm_confidence = assess_rhythm(rr)
-    features = murmur_features(x, fs_hz, envelope, seg.systoles, seg.diastoles)
-    murmur = classify_murmur(features)
     coverage = float(min(1.0, rr.sum() / duration_s)) if len(rr) else 0.0
+    snr_db = _snr_db(envelope, beats)
+    measurement = murmur_features(x, fs_hz, envelope, seg.systoles, seg.diastoles)
+    evidence = _evidence(x, fs_hz, seg, rr, heart_rate, snr_db, coverage, duration_s)
+    p_interpretable = model.interpretable.probability(evidence)
+    interpretable = p_interpretable >= model.interpretable.threshold
+    rate_confidence = model.rate_correct.probability(evidence) if heart_rate else 0.0
+    murmur = classify_murmur(measurement, model, interpretable)
     complete = np.isfinite(beats.next_s1_onset_s)
     heart = HeartResult(
         heart_rate_bpm=None if heart_rate is None else round(heart_rate, 1),
         heart_rate_confidence=round(rate_confidence, 3),
+        heart_rate_flags=_rate_flags(evidence, rr, heart_rate, rate_confidence, interpretable),
         segmentation_confidence=round(_segmentation_confidence(labels, candidates, coverage), 3),
         beats=[
             Beat(
@@ -127,25 +216,58 @@ def analyze_heart(x: FloatArray, fs_hz: float) -> HeartAnalysis:
         murmur=murmur,
     )
     return HeartAnalysis(
-        heart, envelope, candidates, cycle, beats, _snr_db(envelope, beats), coverage
+        heart,
+        envelope,
+        candidates,
+        cycle,
+        beats,
+        snr_db,
+        coverage,
+        evidence,
+        measurement,
+        p_interpretable,
+        interpretable,
     )
 
 
+def withhold_unusable(heart: HeartResult, usable: bool) -> HeartResult:
+    """What an unusable recording may still report: no murmur decision, and a heart rate only
+    when its calibrated confidence is at least `CONFIDENT_RATE`."""
+    if usable:
+        return heart
+    murmur = heart.murmur.model_copy(update={"present": None, "timing": None})
+    update: dict[str, object] = {"murmur": murmur}
+    if heart.heart_rate_confidence < CONFIDENT_RATE:
+        update["heart_rate_bpm"] = None
+    return heart.model_copy(update=update)
+
+
 def _decode(
-    candidates: Candidates, cycles: list[CycleEstimate]
-) -> tuple[CycleEstimate | None, SoundLabels]:
+    candidates: Candidates, cycles: list[CycleEstimate], settings: DecoderSettings
+) -> tuple[CycleEstimate | None, SoundLabels, list[RateHypothesis]]:
     """Decode under each cycle hypothesis, keep the best path, then decode once more with the
-    intervals that path actually shows."""
+    intervals that path actually shows. Also returns every hypothesis's rate and score."""
     empty = SoundLabels(np.zeros(0, np.intp), np.zeros(0, np.intp), 0.0)
     if not cycles or len(candidates) < 2:
-        return (cycles[0] if cycles else None), empty
-    decoded = [(decode_sounds(candidates, IntervalModel.from_cycle(c)), c) for c in cycles]
-    labels, cycle = max(decoded, key=lambda pair: pair[0].score)
+        return (cycles[0] if cycles else None), empty, []
+    decoded = [
+        (decode_sounds(candidates, IntervalModel.from_cycle(c), settings), c) for c in cycles
+    ]
+    decoded.sort(key=lambda pair: -pair[0].score)
+    hypotheses = [
+        RateHypothesis(_path_rate_bpm(candidates, lab, c), lab.score) for lab, c in decoded
+    ]
+    labels, cycle = decoded[0]
     systole, diastole = _direct_intervals(candidates, labels)
     if len(systole) >= 3 and len(diastole) >= 3:
         refined = IntervalModel(float(np.median(systole)), float(np.median(diastole)))
-        labels = decode_sounds(candidates, refined)
-    return cycle, labels
+        labels = decode_sounds(candidates, refined, settings)
+    return cycle, labels, hypotheses
+
+
+def _path_rate_bpm(candidates: Candidates, labels: SoundLabels, cycle: CycleEstimate) -> float:
+    rr = _rr_intervals(candidates, labels)
+    return 60.0 / float(np.median(rr)) if len(rr) else cycle.heart_rate_bpm
 
 
 def _direct_intervals(candidates: Candidates, labels: SoundLabels) -> tuple[FloatArray, FloatArray]:
@@ -168,22 +290,130 @@ def _rr_intervals(candidates: Candidates, labels: SoundLabels) -> FloatArray:
     return rr
 
 
-def _heart_rate(
-    rr: FloatArray, cycle: CycleEstimate | None, duration_s: float
-) -> tuple[float | None, float]:
-    """Rate from the segmented beats, cross-checked against the autocorrelation cycle."""
+def _heart_rate(beats: BeatTimes, rr: FloatArray, cycle: CycleEstimate | None) -> float | None:
+    """Rate of the longest steady run of beats (mean interval), else the median of all S1-to-S1
+    intervals, else the autocorrelation cycle.
+
+    A steady run is a chain of successive S1 onsets whose intervals each differ by at most
+    `STEADY_RUN_TOLERANCE` from the previous one: the stretch where the decoding followed the
+    heart without a gap or a spurious sound (children's rates drift over a 20-30 s recording,
+    and a few skipped or extra sounds pull a whole-recording median).
+    """
     if cycle is None:
-        return None, 0.0
-    if len(rr) < 2:
-        return cycle.heart_rate_bpm, 0.25 * min(1.0, cycle.periodicity / 0.3)
-    rate = 60.0 / float(np.median(rr))
-    agreement = float(np.exp(-((((rate / cycle.heart_rate_bpm) - 1.0) / 0.1) ** 2)))
-    coverage = min(1.0, float(rr.sum()) / duration_s)
-    spread = float(np.median(np.abs(rr - np.median(rr))) / np.median(rr))
-    steadiness = 1.0 - min(1.0, spread / 0.2)
-    confidence = np.sqrt(coverage) * (0.5 + 0.5 * agreement) * (0.6 + 0.4 * steadiness)
-    confidence *= 0.6 + 0.4 * min(1.0, cycle.periodicity / 0.3)
-    return rate, float(np.clip(confidence, 0.0, 1.0))
+        return None
+    steady = _longest_steady_run(beats.s1_onset_s)
+    if len(steady) >= MIN_STEADY_INTERVALS:
+        # the mean of a steady run (its span / its beats) averages out the 5 ms frame grid
+        return 60.0 / float(np.mean(steady))
+    if len(rr) >= 2:
+        return 60.0 / float(np.median(rr))
+    return cycle.heart_rate_bpm
+
+
+def _longest_steady_run(s1_onset_s: FloatArray) -> FloatArray:
+    """The intervals of the longest chain of S1 onsets with steady successive intervals."""
+    d = np.diff(s1_onset_s)
+    plausible = (d >= 60.0 / MAX_HEART_RATE_BPM) & (d <= 60.0 / MIN_HEART_RATE_BPM)
+    if len(d) < 2:
+        return d[plausible]
+    steady = plausible[1:] & plausible[:-1] & (np.abs(np.diff(d)) <= STEADY_RUN_TOLERANCE * d[:-1])
+    # runs of True in `steady`: the run from i to j covers intervals i .. j + 1
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], steady.astype(np.int8), [0]])))
+    if len(edges) == 0:
+        first = int(np.argmax(plausible))
+        return d[first : first + 1] if plausible.any() else d[:0]
+    starts, ends = edges[::2], edges[1::2]
+    best = int(np.argmax(ends - starts))
+    run: FloatArray = d[starts[best] : ends[best] + 1]
+    return run
+
+
+def _rate_flags(
+    evidence: FloatArray,
+    rr: FloatArray,
+    rate_bpm: float | None,
+    confidence: float,
+    interpretable: bool,
+) -> list[RateFlag]:
+    """Why a heart rate may be wrong, in words a report can show: for a rate whose confidence is
+    below `FLAG_BELOW_CONFIDENCE` (a confident rate was checked against the same cues already)."""
+    flags: list[RateFlag] = []
+    named = dict(zip(EVIDENCE_NAMES, evidence.tolist(), strict=True))
+    if rate_bpm is None:
+        return ["no_rate"]
+    if named["rate_disagreement"] > RATE_DISAGREEMENT or (
+        named["hypothesis_rate_ratio"] > RATE_DISAGREEMENT
+        and named["hypothesis_margin"] < HYPOTHESIS_CLOSE
+    ):
+        flags.append("hypotheses_disagree")
+    if len(rr) < MIN_STEADY_INTERVALS:
+        flags.append("few_beats")
+    if named["rr_spread"] > IRREGULAR_SPREAD:
+        flags.append("irregular_intervals")
+    if not interpretable:
+        flags.append("uninterpretable")
+    return flags
+
+
+def _evidence(
+    x: FloatArray,
+    fs_hz: float,
+    seg: Segmentation,
+    rr: FloatArray,
+    rate_bpm: float | None,
+    snr_db: float | None,
+    coverage: float,
+    duration_s: float,
+) -> FloatArray:
+    """The `EVIDENCE_NAMES` vector of one recording."""
+    candidates, labels, cycle = seg.candidates, seg.labels, seg.cycle
+    low_share, flatness = spectrum_features(x, fs_hz)
+    rel = seg.envelope.relative
+    peakiness = float(np.percentile(rel, 95) - np.median(rel)) if len(rel) else 0.0
+    values = dict.fromkeys(EVIDENCE_NAMES, 0.0)
+    values.update(
+        periodicity=0.0 if cycle is None else cycle.periodicity,
+        snr_db=0.0 if snr_db is None else float(np.clip(snr_db, -10.0, 40.0)),
+        coverage=coverage,
+        explained_share=_explained_share(labels, candidates),
+        rr_spread=float(np.median(np.abs(rr - np.median(rr))) / np.median(rr)) if len(rr) else 1.0,
+        low_band_share=low_share,
+        spectral_flatness=flatness,
+        peakiness=peakiness,
+        log_duration_s=float(np.log(duration_s)),
+        log_beats=float(np.log1p(len(seg.beats.s1_onset_s))),
+        hypothesis_margin=HYPOTHESIS_MARGIN_CAP,
+        harmonicity=harmonicity(x, fs_hz),
+    )
+    systole = seg.beats.s2_onset_s - seg.beats.s1_onset_s
+    if len(rr) and len(systole):
+        values["systole_share"] = float(np.median(systole) / np.median(rr))
+    if rate_bpm is not None and cycle is not None:
+        values["rate_disagreement"] = min(1.0, abs(float(np.log(rate_bpm / cycle.heart_rate_bpm))))
+        values["rate_bpm_per_100"] = rate_bpm / 100.0
+        half, third = relative_acf(rel, seg.envelope.frame_rate_hz, 60.0 / rate_bpm)
+        values["acf_half"], values["acf_third"] = half, third
+    hyp = seg.hypotheses
+    if len(hyp) >= 2:
+        per_sound = (hyp[0].score - hyp[1].score) / max(1, len(candidates))
+        values["hypothesis_margin"] = float(min(HYPOTHESIS_MARGIN_CAP, per_sound))
+        values["hypothesis_rate_ratio"] = abs(float(np.log(hyp[1].rate_bpm / hyp[0].rate_bpm)))
+    if len(labels.index):
+        values["sound_width_s"] = float(np.median(candidates.width_s[labels.index]))
+        like = candidates.s1_likeness[labels.index]
+        is_s1 = labels.label == S1
+        if is_s1.any() and (~is_s1).any():
+            values["s1_s2_likeness_gap"] = float(like[is_s1].mean() - like[~is_s1].mean())
+    return np.array([values[name] for name in EVIDENCE_NAMES])
+
+
+def _explained_share(labels: SoundLabels, candidates: Candidates) -> float:
+    strong = candidates.height >= 1.0
+    if len(labels.index) == 0 or not strong.any():
+        return 0.0
+    explained = np.zeros(len(candidates), dtype=bool)
+    explained[labels.index] = True
+    return float(explained[strong].mean())
 
 
 def _beat_times(
@@ -260,10 +490,7 @@ def _segmentation_confidence(labels: SoundLabels, candidates: Candidates, covera
     """High when the path explains the strong peaks and follows most of the recording."""
     if len(labels.index) == 0:
         return 0.0
-    strong = candidates.height >= 1.0
-    explained = np.zeros(len(candidates), dtype=bool)
-    explained[labels.index] = True
-    share = float(explained[strong].mean()) if strong.any() else 0.0
+    share = _explained_share(labels, candidates)
     return float(np.clip(0.5 * coverage + 0.5 * share, 0.0, 1.0))
 
 

@@ -2,32 +2,34 @@
 
 A murmur is sound where a healthy heart is quiet: between S1 and S2 (systolic), between S2 and the
 next S1 (diastolic), or both (continuous). For every segmented beat we measure, in the middle 80 %
-of systole and of diastole, the envelope level relative to the beat's own S1/S2 peaks (dB) and the
-share of energy above 150 Hz (murmurs are turbulent, broadband and higher pitched than the low
-rumble of background noise). Medians across beats are the recording's features, and two small
-logistic regressions (`murmur_model.json`, fitted by `training/train_murmur.py` on the development
-recordings) turn them into a presence probability and a systolic-vs-diastolic timing probability.
-The approach follows the segment-energy features of Springer's PhysioNet 2016 baseline and the
-murmur-timing reasoning of the CirCor annotation protocol (Oliveira et al. 2022, IEEE JBHI 26(6)).
+of systole and of diastole, the envelope level relative to the beat's own S1/S2 peaks (dB), the
+power in five bands from 25 to 800 Hz (murmurs are turbulent and broadband, higher pitched than
+the low rumble of background noise) and the share of energy above 150 Hz. Medians across beats,
+mostly as contrasts between systole and diastole and between the quiet phases and the sounds, are
+the recording's features. A logistic regression fitted on CirCor 2022's per-site labels ("murmur
+at this location"; `training/train_heart.py`, patient-grouped folds) turns them into a calibrated
+presence probability, a second one (Yaseen 2018 MR/MVP vs MS) into the systolic-vs-diastolic
+timing. The approach follows the segment-energy features of Springer's PhysioNet 2016 baseline and
+the murmur-timing reasoning of the CirCor annotation protocol (Oliveira et al. 2022, IEEE JBHI
+26(6)).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from scipy import signal
 
 from stethoscope.arrays import FloatArray
+from stethoscope.heart.model import HeartModel
 from stethoscope.heart.sounds import SoundEnvelope
 from stethoscope.result import Murmur
 
-MODEL_PATH = Path(__file__).with_name("murmur_model.json")
 NEPER_TO_DB = 20.0 / np.log(10.0)
+BANDS_HZ = ((25.0, 50.0), (50.0, 100.0), (100.0, 200.0), (200.0, 400.0), (400.0, 800.0))
+_BAND_NAMES = tuple(f"{int(a)}_{int(b)}" for a, b in BANDS_HZ)
 #: Contrasts, not absolute levels: background noise raises systole and diastole alike, a murmur
 #: raises one of them. (A model of absolute levels, fitted on clean teaching recordings, called
 #: every noisy normal recording a murmur.)
@@ -35,11 +37,18 @@ FEATURE_NAMES = (
     "systolic_excess_db",  # max(0, systolic level - diastolic level)
     "diastolic_excess_db",  # max(0, diastolic level - systolic level)
     "high_band_contrast",  # systolic minus diastolic share of energy above 150 Hz
+    "systolic_level_db",  # systole relative to its bounding S1/S2 peaks
+    "diastolic_level_db",
+    "systolic_high_share",
+    "louder_systole_share",  # share of beats whose systole is louder than their diastole
+    *(f"systole_vs_diastole_{b}" for b in _BAND_NAMES),  # ln power ratio per band
+    *(f"systole_vs_sounds_{b}" for b in _BAND_NAMES),  # ln systole / S1+S2 power per band
 )
 #: Both phases this close (dB) to the S1/S2 peaks, with a murmur, is reported as continuous.
 CONTINUOUS_LEVEL_DB = -15.0
-#: Probabilities inside (0.5 - band, 0.5 + band) are reported as "cannot tell".
-UNCERTAIN_BAND = 0.1
+#: The sound's own power is measured ±30 ms around its peak: the core of S1/S2 (50-150 ms long)
+#: without reaching into systole at 250 bpm (design choice).
+SOUND_HALF_WIDTH_S = 0.03
 
 
 @dataclass(frozen=True)
@@ -56,47 +65,10 @@ class Intervals:
 
 
 @dataclass(frozen=True)
-class LogisticModel:
-    """Standardise, then a linear logit."""
-
-    mean: FloatArray
-    scale: FloatArray
-    weights: FloatArray
-    bias: float
-
-    def probability(self, features: FloatArray) -> float:
-        z = (features - self.mean) / self.scale
-        return float(1.0 / (1.0 + np.exp(-(float(z @ self.weights) + self.bias))))
-
-    @classmethod
-    def from_dict(cls, d: dict[str, object]) -> LogisticModel:
-        return cls(
-            np.asarray(d["mean"], dtype=np.float64),
-            np.asarray(d["scale"], dtype=np.float64),
-            np.asarray(d["weights"], dtype=np.float64),
-            float(d["bias"]),  # type: ignore[arg-type]
-        )
-
-
-@dataclass(frozen=True)
-class MurmurModel:
-    presence: LogisticModel
-    systolic_timing: LogisticModel  # P(systolic | murmur present)
-    feature_names: tuple[str, ...]
-
-
-@lru_cache(maxsize=1)
-def load_model(path: Path = MODEL_PATH) -> MurmurModel:
-    """The fitted parameters shipped with the package."""
-    raw = json.loads(path.read_text())
-    names = tuple(raw["feature_names"])
-    if names != FEATURE_NAMES:
-        raise ValueError(f"{path} was fitted on features {names}, expected {FEATURE_NAMES}")
-    return MurmurModel(
-        LogisticModel.from_dict(raw["presence"]),
-        LogisticModel.from_dict(raw["systolic_timing"]),
-        names,
-    )
+class MurmurMeasurement:
+    features: FloatArray  # FEATURE_NAMES order
+    levels_db: FloatArray  # median systolic and diastolic level relative to the sounds
+    per_systole_db: FloatArray
 
 
 def murmur_features(
@@ -105,16 +77,11 @@ def murmur_features(
     envelope: SoundEnvelope,
     systoles: Intervals,
     diastoles: Intervals,
-) -> tuple[FloatArray, FloatArray, FloatArray] | None:
-    """Recording-level features (`FEATURE_NAMES` order), the median systolic and diastolic levels
-    relative to the S1/S2 peaks (dB), and the level of each systole (dB).
-
-    None unless at least one systole and one diastole were decoded.
-    """
+) -> MurmurMeasurement | None:
+    """Recording-level murmur features; None unless a systole and a diastole were decoded."""
     if len(systoles) == 0 or len(diastoles) == 0:
         return None
-    band_time, high_share = _high_band_share(x, fs_hz)
-    band_rate = 1.0 / (band_time[1] - band_time[0])
+    spec = _band_powers(x, fs_hz)
     log_amp = envelope.log_amplitude
     frame_rate = envelope.frame_rate_hz
 
@@ -127,39 +94,62 @@ def murmur_features(
         level: FloatArray = NEPER_TO_DB * (_window_mean(log_amp, frame_rate, start, end) - sound)
         return level
 
-    def share(iv: Intervals) -> float:
+    def phase_power(iv: Intervals) -> FloatArray:
         start, end = _inner(iv.start_s, iv.end_s)
-        shifted = _window_mean(high_share, band_rate, start - band_time[0], end - band_time[0])
-        return float(np.median(shifted))
+        return spec.mean_over(start, end)  # (intervals, bands + 1)
 
-    systolic_db = level_db(systoles)
-    contrast_db = float(np.median(systolic_db) - np.median(level_db(diastoles)))
-    features = np.array(
-        [max(0.0, contrast_db), max(0.0, -contrast_db), share(systoles) - share(diastoles)]
+    systolic_db, diastolic_db = level_db(systoles), level_db(diastoles)
+    contrast_db = float(np.median(systolic_db) - np.median(diastolic_db))
+    sys_power, dia_power = phase_power(systoles), phase_power(diastoles)
+    peaks = np.concatenate([systoles.opening_peak_s, systoles.closing_peak_s])
+    sound_power = spec.mean_over(peaks - SOUND_HALF_WIDTH_S, peaks + SOUND_HALF_WIDTH_S)
+    sys_bands = np.log(np.median(sys_power[:, :-1], axis=0) + 1e-20)
+    dia_bands = np.log(np.median(dia_power[:, :-1], axis=0) + 1e-20)
+    sound_bands = np.log(np.median(sound_power[:, :-1], axis=0) + 1e-20)
+    sys_share = float(np.median(sys_power[:, -1]))
+    dia_share = float(np.median(dia_power[:, -1]))
+    n = min(len(systolic_db), len(diastolic_db))
+    louder = float(np.mean(systolic_db[:n] > diastolic_db[:n])) if n else 0.5
+    features = np.concatenate(
+        [
+            [
+                max(0.0, contrast_db),
+                max(0.0, -contrast_db),
+                sys_share - dia_share,
+                float(np.median(systolic_db)),
+                float(np.median(diastolic_db)),
+                sys_share,
+                louder,
+            ],
+            sys_bands - dia_bands,
+            sys_bands - sound_bands,
+        ]
     )
-    levels = np.array([np.median(systolic_db), np.median(level_db(diastoles))])
-    return features, levels, systolic_db
+    levels = np.array([np.median(systolic_db), np.median(diastolic_db)])
+    return MurmurMeasurement(features, levels, systolic_db)
 
 
 def classify_murmur(
-    measured: tuple[FloatArray, FloatArray, FloatArray] | None,
+    measured: MurmurMeasurement | None, model: HeartModel, interpretable: bool
 ) -> Murmur:
-    """Turn the output of `murmur_features` into the reported verdict."""
-    if measured is None or not np.all(np.isfinite(measured[0])):
+    """Turn the output of `murmur_features` into the reported verdict.
+
+    `present` is None when the recording cannot be interpreted (quality gate) or no beat was
+    segmented; otherwise the calibrated probability is compared with the threshold fitted on the
+    training folds.
+    """
+    if measured is None or not np.all(np.isfinite(measured.features)):
         return Murmur(present=None, timing=None, score=0.0, systolic_score=0.0, diastolic_score=0.0)
-    features, levels_db, per_systole_db = measured
-    model = load_model()
-    p_present = model.presence.probability(features)
-    p_systolic = model.systolic_timing.probability(features)
+    features = measured.features
+    p_present = model.murmur_presence.probability(features)
+    p_systolic = model.murmur_systolic.probability(features)
     present: bool | None = None
-    if p_present >= 0.5 + UNCERTAIN_BAND:
-        present = True
-    elif p_present <= 0.5 - UNCERTAIN_BAND:
-        present = False
+    if interpretable:
+        present = p_present >= model.murmur_presence.threshold
     timing: Literal["systolic", "diastolic", "continuous"] | None = None
     if present:
         timing = "systolic" if p_systolic >= 0.5 else "diastolic"
-        if bool(np.all(levels_db > CONTINUOUS_LEVEL_DB)) and 0.3 < p_systolic < 0.7:
+        if bool(np.all(measured.levels_db > CONTINUOUS_LEVEL_DB)) and 0.3 < p_systolic < 0.7:
             timing = "continuous"
     return Murmur(
         present=present,
@@ -167,7 +157,7 @@ def classify_murmur(
         score=round(p_present, 3),
         systolic_score=round(p_present * p_systolic, 3),
         diastolic_score=round(p_present * (1.0 - p_systolic), 3),
-        beat_evidence=[round(float(v), 2) for v in per_systole_db],
+        beat_evidence=[round(float(v), 2) for v in measured.per_systole_db],
     )
 
 
@@ -181,23 +171,41 @@ def _inner(
 def _window_mean(
     values: FloatArray, rate_hz: float, start_s: FloatArray, end_s: FloatArray
 ) -> FloatArray:
-    """Mean of `values` over each [start, end) window (at least one sample), via cumulative sums."""
-    cumulative = np.concatenate([[0.0], np.cumsum(values)])
+    """Mean of `values` (along axis 0) over each [start, end) window (at least one sample), via
+    cumulative sums."""
+    cumulative = np.concatenate([np.zeros((1, *values.shape[1:])), np.cumsum(values, axis=0)])
     lo = np.clip(np.round(start_s * rate_hz).astype(np.intp), 0, len(values) - 1)
     hi = np.clip(np.round(end_s * rate_hz).astype(np.intp), lo + 1, len(values))
-    means: FloatArray = (cumulative[hi] - cumulative[lo]) / (hi - lo)
+    span = (hi - lo).reshape(-1, *([1] * (values.ndim - 1)))
+    means: FloatArray = (cumulative[hi] - cumulative[lo]) / span
     return means
 
 
-def _high_band_share(x: FloatArray, fs_hz: float) -> tuple[FloatArray, FloatArray]:
-    """Per 10 ms frame: share of 25-600 Hz power that lies above 150 Hz."""
+@dataclass(frozen=True)
+class _BandPowers:
+    """Per 10 ms frame: power in each of `BANDS_HZ`, then the share of 25-600 Hz above 150 Hz."""
+
+    start_s: float
+    rate_hz: float
+    values: FloatArray  # (frames, bands + 1)
+
+    def mean_over(self, start_s: FloatArray, end_s: FloatArray) -> FloatArray:
+        return _window_mean(self.values, self.rate_hz, start_s - self.start_s, end_s - self.start_s)
+
+
+def _band_powers(x: FloatArray, fs_hz: float) -> _BandPowers:
+    """Hann-windowed 32 ms frames every 10 ms (`scipy.signal.stft` framing without its padding,
+    vectorised)."""
     nperseg = max(16, round(0.032 * fs_hz))
     hop = max(1, round(0.01 * fs_hz))
-    freqs, times, spec = signal.stft(
-        x, fs=fs_hz, nperseg=nperseg, noverlap=nperseg - hop, boundary=None, padded=False
-    )
-    power = np.abs(spec) ** 2
+    if len(x) < nperseg:
+        x = np.pad(x, (0, nperseg - len(x)))
+    frames = np.lib.stride_tricks.sliding_window_view(x, nperseg)[::hop]
+    spec = np.fft.rfft(frames * signal.get_window("hann", nperseg), axis=1)
+    power = (spec.real**2 + spec.imag**2).T
+    freqs = np.fft.rfftfreq(nperseg, 1.0 / fs_hz)
+    columns = [power[(freqs >= a) & (freqs < min(b, fs_hz / 2))].sum(axis=0) for a, b in BANDS_HZ]
     low = power[(freqs >= 25) & (freqs < 150)].sum(axis=0)
     high = power[(freqs >= 150) & (freqs < min(600.0, fs_hz / 2))].sum(axis=0)
-    share: FloatArray = high / (low + high + 1e-20)
-    return np.asarray(times, dtype=np.float64), share
+    columns.append(high / (low + high + 1e-20))
+    return _BandPowers(0.5 * nperseg / fs_hz, fs_hz / hop, np.stack(columns, axis=1))

@@ -37,6 +37,17 @@ MAX_HEIGHT = 3.0
 
 
 @dataclass(frozen=True)
+class DecoderSettings:
+    """The decoder's free weights (ln units). Defaults are the hand-set values of version 1.1;
+    `heart_model.json` carries the ones chosen on CirCor 2022 training folds
+    (training/train_heart.py, `tune_decoder`)."""
+
+    restart_penalty: float = RESTART_PENALTY
+    height_offset: float = HEIGHT_OFFSET
+    likeness_weight: float = LIKENESS_WEIGHT
+
+
+@dataclass(frozen=True)
 class IntervalModel:
     """Gaussian interval priors for one recording (seconds)."""
 
@@ -69,13 +80,17 @@ class SoundLabels:
     score: float
 
 
-def decode_sounds(candidates: Candidates, model: IntervalModel) -> SoundLabels:
+def decode_sounds(
+    candidates: Candidates, model: IntervalModel, settings: DecoderSettings | None = None
+) -> SoundLabels:
     """Best labelled path through the candidates under the interval model."""
+    settings = settings or DecoderSettings()
+    restart_penalty = settings.restart_penalty
     k_total = len(candidates)
     if k_total == 0:
         return SoundLabels(np.zeros(0, np.intp), np.zeros(0, np.intp), 0.0)
     t = candidates.times_s
-    emission = _emission(candidates)
+    emission = _emission(candidates, settings)
     window = _window_size(t, model)
     trans = _transition_scores(t, model, window)  # (K, W, from, to)
 
@@ -92,8 +107,8 @@ def decode_sounds(candidates: Candidates, model: IntervalModel) -> SoundLabels:
         while finished < k and times[finished] < times[k] - min_gap_s:
             s1_value, s2_value = best[finished]
             value, label = (s1_value, S1) if s1_value >= s2_value else (s2_value, S2)
-            if value - RESTART_PENALTY > restart_value:
-                restart_value, restart_node = value - RESTART_PENALTY, (finished, label)
+            if value - restart_penalty > restart_value:
+                restart_value, restart_node = value - restart_penalty, (finished, label)
             finished += 1
         flat = (padded[k : k + window, :, None] + trans[k]).reshape(window * 2, 2)
         arg = flat.argmax(axis=0)
@@ -123,9 +138,9 @@ def decode_sounds(candidates: Candidates, model: IntervalModel) -> SoundLabels:
     )
 
 
-def _emission(candidates: Candidates) -> FloatArray:
-    base = HEIGHT_WEIGHT * (np.minimum(candidates.height, MAX_HEIGHT) - HEIGHT_OFFSET)
-    like = LIKENESS_WEIGHT * np.clip(candidates.s1_likeness, -2.0, 2.0)
+def _emission(candidates: Candidates, settings: DecoderSettings) -> FloatArray:
+    base = HEIGHT_WEIGHT * (np.minimum(candidates.height, MAX_HEIGHT) - settings.height_offset)
+    like = settings.likeness_weight * np.clip(candidates.s1_likeness, -2.0, 2.0)
     return np.stack([base + like, base - like], axis=1)
 
 

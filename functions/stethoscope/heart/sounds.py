@@ -55,6 +55,7 @@ class Candidates:
     times_s: FloatArray
     height: FloatArray  # relative envelope at the peak (ln units above background)
     s1_likeness: FloatArray  # > 0 looks like S1 (long, low-pitched), < 0 like S2; ~unit scale
+    width_s: FloatArray  # time within half amplitude of the peak (capped at 0.12 s)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -89,7 +90,7 @@ def find_candidates(envelope: SoundEnvelope, x: FloatArray, fs_hz: float) -> Can
     width_s = _half_height_width_s(rel, frames, envelope.frame_rate_hz)
     high_ratio = _high_band_ratio(x, fs_hz, envelope.time_s(frames))
     likeness = 0.5 * (_zscore(width_s) - _zscore(high_ratio))
-    return Candidates(frames, envelope.time_s(frames), height, likeness)
+    return Candidates(frames, envelope.time_s(frames), height, likeness, width_s)
 
 
 def _half_height_width_s(

@@ -1,0 +1,113 @@
+"""What the heart analysis measured about itself: the inputs of the learned quality gate and of
+the heart-rate confidence (`heart_model.json`, fitted by `training/train_heart.py`).
+
+A heart recording the analysis can interpret has short, impulsive, low-pitched sounds (S1 and S2
+last 50-150 ms and carry their energy below ~150 Hz) that repeat with the cycle, a decoded path
+that explains the strong sound peaks and most of the recording, and rate estimates that agree:
+the decoded S1-to-S1 intervals, the envelope autocorrelation, and the alternative cycle
+hypotheses. Noise amplitude-modulated at heart or breathing rates is periodic but broadband and
+its "sounds" are evenly spaced at any rate (a heart's systole is about a third of the cycle at
+rest and nears half only at fast rates; Weissler et al. 1968, Circulation 37(2)); breath sounds
+are broadband; speech is tonal and irregular. The numbers are
+plain measurements; how they combine is learned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import signal
+
+from stethoscope.arrays import FloatArray
+from stethoscope.envelope import autocorrelation
+
+EVIDENCE_NAMES = (
+    "periodicity",  # autocorrelation of the envelope at the cycle (0..1)
+    "snr_db",  # sound peaks against mid-diastole, dB (0 when unknown)
+    "coverage",  # share of the recording covered by consecutive decoded beats
+    "explained_share",  # share of strong sound peaks on the decoded path
+    "rr_spread",  # median absolute deviation of S1-S1 intervals / their median
+    "rate_disagreement",  # |ln(decoded rate / autocorrelation rate)|
+    "hypothesis_margin",  # path score lead of the chosen cycle hypothesis, per sound
+    "hypothesis_rate_ratio",  # |ln(rate of the runner-up hypothesis / chosen rate)|
+    "acf_half",  # envelope autocorrelation at half the decoded cycle, relative to the cycle
+    "acf_third",  # ... at a third of the cycle
+    "low_band_share",  # share of 25-800 Hz power below 150 Hz
+    "spectral_flatness",  # ln(geometric / arithmetic mean) of the 25-800 Hz spectrum
+    "sound_width_s",  # median half-amplitude width of the decoded sounds
+    "peakiness",  # 95th percentile minus median of the relative envelope (ln units)
+    "s1_s2_likeness_gap",  # mean S1-likeness of the S1 sounds minus that of the S2 sounds
+    "rate_bpm_per_100",  # the decoded heart rate / 100
+    "log_duration_s",
+    "log_beats",
+    "harmonicity",  # median cepstral peak at 80-400 Hz pitch (voiced speech; heart sounds lack it)
+    "systole_share",  # median S1-S2 interval / median S1-S1 interval (~1/3 at rest, 1/2 fast)
+)
+
+
+@dataclass(frozen=True)
+class RateHypothesis:
+    rate_bpm: float
+    score: float
+
+
+def spectrum_features(x: FloatArray, fs_hz: float) -> tuple[float, float]:
+    """Share of the 25-800 Hz power below 150 Hz, and its spectral flatness (ln units).
+
+    Welch's average of Hann-windowed, mean-removed 128 ms frames overlapping by half (the same as
+    `scipy.signal.welch`'s defaults up to a constant scale, vectorised: `welch` detrends frame by
+    frame in Python, which cost half of the whole analysis).
+    """
+    n = min(len(x), max(64, round(0.128 * fs_hz)))
+    frames = np.lib.stride_tricks.sliding_window_view(x, n)[:: max(1, n // 2)]
+    frames = (frames - frames.mean(axis=1, keepdims=True)) * signal.get_window("hann", n)
+    spectrum = np.fft.rfft(frames, axis=1)
+    power = (spectrum.real**2 + spectrum.imag**2).mean(axis=0)
+    freqs = np.fft.rfftfreq(n, 1.0 / fs_hz)
+    band = (freqs >= 25.0) & (freqs < min(800.0, 0.45 * fs_hz))
+    p = power[band] + 1e-20
+    low = float(p[freqs[band] < 150.0].sum())
+    share = low / float(p.sum())
+    flatness = float(np.mean(np.log(p)) - np.log(np.mean(p)))
+    return share, flatness
+
+
+def harmonicity(x: FloatArray, fs_hz: float) -> float:
+    """Median over the louder half of 64 ms frames of the real-cepstrum peak at quefrencies
+    2.5-12.5 ms (a voice's pitch, 80-400 Hz), in units of the cepstrum's spread there: voiced
+    sound has a harmonic comb, heart sounds and noise do not (Noll 1967, JASA 41(2))."""
+    n = max(32, round(0.064 * fs_hz))
+    if len(x) < 2 * n:
+        return 0.0
+    frames = x[: len(x) // n * n].reshape(-1, n)
+    energy = np.einsum("ij,ij->i", frames, frames)
+    loud = frames[energy >= np.median(energy)] * np.hanning(n)
+    log_spectrum = np.log(np.abs(np.fft.rfft(loud, axis=1)) + 1e-9)
+    cepstrum = np.fft.irfft(log_spectrum, n, axis=1)
+    lo, hi = max(2, round(0.0025 * fs_hz)), min(n // 2, round(0.0125 * fs_hz))
+    band = cepstrum[:, lo:hi]
+    peak = (band.max(axis=1) - band.mean(axis=1)) / (band.std(axis=1) + 1e-12)
+    return float(np.median(peak))
+
+
+def relative_acf(
+    relative_envelope: FloatArray, frame_rate_hz: float, period_s: float
+) -> FloatArray:
+    """Autocorrelation of the envelope's excursions at 1/2 and 1/3 of `period_s`, each relative to
+    the value at `period_s` (a true period repeats better than its fractions, unless S1 and S2
+    are alike and evenly spaced)."""
+    excursions = np.clip(relative_envelope, 0.0, None)
+    if len(excursions) < 8 or not np.any(excursions > 0):
+        return np.zeros(2)
+    acf = autocorrelation(excursions)
+    lag = round(period_s * frame_rate_hz)
+    if lag >= len(acf) or lag < 3:
+        return np.zeros(2)
+    at_period = max(float(acf[lag - 1 : lag + 2].max()), 1e-3)
+
+    def around(fraction: float) -> float:
+        centre = round(lag * fraction)
+        return float(acf[max(1, centre - 1) : centre + 2].max())
+
+    return np.array([around(0.5) / at_period, around(1.0 / 3.0) / at_period]).clip(-3.0, 3.0)

@@ -1,0 +1,117 @@
+"""The learned parts of the heart analysis, read from `heart_model.json`.
+
+Small models evaluated in numpy (logistic regressions, one one-hidden-layer perceptron): murmur
+presence, whether the recording can be interpreted as a heart recording at all, and whether the
+reported heart rate is right (within 5 bpm). Each comes with the decision threshold chosen on
+training folds only. The file is written by `training/train_heart.py` (CirCor 2022 per-site
+labels, patient-grouped folds) and carries its provenance: data, folds, seed, out-of-fold
+figures, date.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stethoscope.arrays import FloatArray
+from stethoscope.heart.segmentation import DecoderSettings
+
+MODEL_PATH = Path(__file__).with_name("heart_model.json")
+
+
+@dataclass(frozen=True)
+class LogisticModel:
+    """Standardise, then a linear logit: P = 1 / (1 + exp(-(z · w + b)))."""
+
+    feature_names: tuple[str, ...]
+    mean: FloatArray
+    scale: FloatArray
+    weights: FloatArray
+    bias: float
+    threshold: float  # decide "yes" at P >= threshold (fit on training folds)
+
+    def probability(self, features: FloatArray) -> float:
+        z = (np.asarray(features, dtype=np.float64) - self.mean) / self.scale
+        logit = float(np.clip(z, -8.0, 8.0) @ self.weights) + self.bias
+        return float(1.0 / (1.0 + np.exp(-logit)))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LogisticModel:
+        return cls(
+            tuple(d["feature_names"]),
+            np.asarray(d["mean"], dtype=np.float64),
+            np.asarray(d["scale"], dtype=np.float64),
+            np.asarray(d["weights"], dtype=np.float64),
+            float(d["bias"]),
+            float(d["threshold"]),
+        )
+
+
+@dataclass(frozen=True)
+class PerceptronModel:
+    """Standardise, one hidden ReLU layer, a logistic output (scikit-learn's MLPClassifier)."""
+
+    feature_names: tuple[str, ...]
+    mean: FloatArray
+    scale: FloatArray
+    hidden_weights: FloatArray  # (features, hidden)
+    hidden_bias: FloatArray
+    weights: FloatArray  # (hidden,)
+    bias: float
+    threshold: float
+    input_clip: float  # standardised inputs are clipped to ±this (limits extrapolation)
+
+    def probability(self, features: FloatArray) -> float:
+        z = (np.asarray(features, dtype=np.float64) - self.mean) / self.scale
+        z = np.clip(z, -self.input_clip, self.input_clip)
+        hidden = np.maximum(z @ self.hidden_weights + self.hidden_bias, 0.0)
+        logit = float(hidden @ self.weights) + self.bias
+        return float(1.0 / (1.0 + np.exp(-logit)))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PerceptronModel:
+        return cls(
+            tuple(d["feature_names"]),
+            np.asarray(d["mean"], dtype=np.float64),
+            np.asarray(d["scale"], dtype=np.float64),
+            np.asarray(d["hidden_weights"], dtype=np.float64),
+            np.asarray(d["hidden_bias"], dtype=np.float64),
+            np.asarray(d["weights"], dtype=np.float64),
+            float(d["bias"]),
+            float(d["threshold"]),
+            float(d["input_clip"]),
+        )
+
+
+def _either(d: dict[str, Any]) -> LogisticModel | PerceptronModel:
+    return PerceptronModel.from_dict(d) if "hidden_weights" in d else LogisticModel.from_dict(d)
+
+
+@dataclass(frozen=True)
+class HeartModel:
+    murmur_presence: LogisticModel | PerceptronModel
+    murmur_systolic: LogisticModel | PerceptronModel  # P(systolic | murmur present)
+    interpretable: LogisticModel | PerceptronModel  # P(a heart recording we can interpret)
+    rate_correct: LogisticModel | PerceptronModel  # P(heart rate within 5 bpm of the annotation)
+    decoder: DecoderSettings  # the S1/S2 decoder's weights
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> HeartModel:
+        return cls(
+            _either(d["murmur_presence"]),
+            _either(d["murmur_systolic"]),
+            _either(d["interpretable"]),
+            _either(d["rate_correct"]),
+            DecoderSettings(**d.get("decoder", {})),
+        )
+
+
+@lru_cache(maxsize=1)
+def load_model(path: Path = MODEL_PATH) -> HeartModel:
+    """The fitted parameters shipped with the package."""
+    return HeartModel.from_dict(json.loads(path.read_text()))
