@@ -48,6 +48,11 @@ bench: setup
 	$(PY) bench/eval_lung.py --data ../shared/data
 	$(PY) bench/pipeline_latency.py
 
+# Fit every shipped model from ../shared/data (patient-grouped folds; provenance in each file).
+train: setup
+	OMP_NUM_THREADS=1 $(PY) training/train_heart.py --data ../shared/data
+	OMP_NUM_THREADS=1 $(PY) training/train_lung.py --data ../shared/data
+
 # The venv the firebase CLI uses to discover and deploy the functions (path hard-coded by the CLI).
 functions-venv:
 	test -x functions/venv/bin/python || python3.11 -m venv functions/venv
