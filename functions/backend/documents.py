@@ -137,7 +137,7 @@ AuditAction = Literal[
     "patient.fhir", "patient.erase", "patient.erased",
     "recording.create", "recording.read", "recording.list", "recording.object",
     "recording.report", "recording.fhir", "recording.audio", "recording.reanalyze",
-    "clinic.reanalyze", "member.update", "member.delete", "audit.read",
+    "clinic.reanalyze", "member.list", "member.update", "member.delete", "audit.read",
     "exam.create", "exam.read", "exam.list", "exam.complete", "exam.cancel", "exam.report",
     "exam.fhir",
 ]  # fmt: skip

@@ -53,6 +53,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, tuple[int, int, int]]] 
     ("audio", "GET", "/v1/clinics/c1/recordings/r1/audio", None, (200, 200, 403)),
     ("new patient", "POST", "/v1/clinics/c1/patients", {"label": "Cot 2"}, (201, 201, 403)),
     ("put member", "PUT", "/v1/clinics/c1/members/u-new", {"role": "uploader"}, (200, 403, 403)),
+    ("list members", "GET", "/v1/clinics/c1/members", None, (200, 403, 403)),
 ]
 
 

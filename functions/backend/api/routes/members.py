@@ -25,6 +25,17 @@ def _members(clinic_id: str):  # type: ignore[no-untyped-def]
     return firestore_client().collection("clinics").document(clinic_id).collection("members")
 
 
+@router.get("/clinics/{clinic_id}/members", response_model=list[MemberOut], responses=PROBLEMS)
+def list_members(access: Annotated[ClinicAccess, Depends(ADMIN)]) -> list[MemberOut]:
+    """Everyone in the clinic and their role."""
+    members = [
+        MemberOut(uid=s.id, **Member.model_validate(s.to_dict()).model_dump())
+        for s in _members(access.clinic_id).stream()
+    ]
+    audit.record(firestore_client(), access, "member.list", "members", detail=f"{len(members)}")
+    return sorted(members, key=lambda m: (m.role, m.email or m.uid))
+
+
 @router.put("/clinics/{clinic_id}/members/{uid}", response_model=MemberOut, responses=PROBLEMS)
 def put_member(
     uid: MemberUid, body: MemberIn, access: Annotated[ClinicAccess, Depends(ADMIN)]
