@@ -79,6 +79,7 @@ class Clinic(Document):
 
 class Member(Document):
     role: Role
+    uid: str | None = Field(None, description="the member's user id (the document id too)")
     email: str | None = Field(None, max_length=320)
     added_at: datetime | None = None
     added_by: str | None = None

@@ -28,8 +28,9 @@ def create(world: World, **body: Any) -> Any:
 
 
 def audit_entries(world: World, **query: str) -> list[dict[str, Any]]:
-    page = world.client.get("/v1/clinics/c1/audit", query_string={"limit": 100, **query},
-                            headers=ADMIN).get_json()  # fmt: skip
+    page = world.client.get(
+        "/v1/clinics/c1/audit", query_string={"limit": 100, **query}, headers=ADMIN
+    ).get_json()
     return [e for e in page["items"] if e["action"] != "audit.read"]
 
 
@@ -80,15 +81,15 @@ def test_edit_keeps_numbers_unique_and_frees_the_old_one(world: World) -> None:
     taken = world.client.patch(f"/v1/clinics/c1/patients/{a}", json={"mrn": "ED-2"}, headers=CLIN)
     assert taken.status_code == 409 and taken.get_json()["code"] == "duplicate_mrn"
     moved = world.client.patch(
-        f"/v1/clinics/c1/patients/{a}", json={"mrn": "ED-3", "displayName": "Edited"},
+        f"/v1/clinics/c1/patients/{a}",
+        json={"mrn": "ED-3", "displayName": "Edited"},
         headers=CLIN,
-    )  # fmt: skip
+    )
     assert moved.status_code == 200 and moved.get_json()["mrn"] == "ED-3"
     assert create(world, mrn="ED-1").status_code == 201, "the old number is free again"
     found = world.client.get("/v1/clinics/c1/patients", query_string={"q": "edited"}, headers=UPL)
     assert [p["id"] for p in found.get_json()["items"]] == [a]
-    uploader = world.client.patch(f"/v1/clinics/c1/patients/{a}", json={"sex": "male"},
-                                  headers=UPL)  # fmt: skip
+    uploader = world.client.patch(f"/v1/clinics/c1/patients/{a}", json={"sex": "male"}, headers=UPL)
     assert uploader.status_code == 403
 
 
@@ -124,8 +125,9 @@ def test_every_patient_data_route_leaves_an_audit_entry(world: World) -> None:
         before = {e["id"] for e in audit_entries(world, uid="u-admin")}
         analysed = analysis_counts("c1")
         request_id = f"test-{name.replace(' ', '-')}-{time.monotonic_ns()}"
-        response = world.client.open(path, method=method, json=body,
-                                      headers={**ADMIN, "X-Request-Id": request_id})  # fmt: skip
+        response = world.client.open(
+            path, method=method, json=body, headers={**ADMIN, "X-Request-Id": request_id}
+        )
         assert response.status_code < 400, (name, response.get_data(as_text=True)[:200])
         if name == "reanalyse clinic":  # let the queued re-analyses finish before going on
             wait_for_reanalysis("c1", analysed)
@@ -151,8 +153,13 @@ def _analysed_recording(clinic: str, recording: str, patient: str, kind: str = "
     site = "mitral" if kind == "heart" else "posterior-left-lower"
     seed_recording(firestore_client(), clinic, recording, kind=kind, site=site, patient=patient)
     data = heart_wav(5.0, 70.0) if kind == "heart" else lung_wav(8.0, 16.0)
-    blob = upload(storage_client().bucket(BUCKET), clinic, recording, data,
-                  object_metadata(kind, site, patient))  # fmt: skip
+    blob = upload(
+        storage_client().bucket(BUCKET),
+        clinic,
+        recording,
+        data,
+        object_metadata(kind, site, patient),
+    )
     obj = StoredObject(
         BUCKET, blob.name, int(blob.generation), int(blob.size), metadata=blob.metadata
     )
@@ -166,9 +173,13 @@ def _left_behind(patient: str) -> tuple[int, int]:
     from backend.clients import firestore_client, storage_client
 
     recordings = (
-        firestore_client().collection("clinics").document("c1").collection("recordings")
-        .where(filter=FieldFilter("patientId", "==", patient)).get()
-    )  # fmt: skip
+        firestore_client()
+        .collection("clinics")
+        .document("c1")
+        .collection("recordings")
+        .where(filter=FieldFilter("patientId", "==", patient))
+        .get()
+    )
     objects = [
         b for b in storage_client().list_blobs(BUCKET, prefix="recordings/c1/", versions=True)
         if b.name.split("/")[-1].startswith(f"{patient}-")
@@ -196,10 +207,19 @@ def test_erasure_leaves_nothing_and_is_idempotent(world: World) -> None:
     assert create(world, mrn="ER-1").status_code == 201, "the record number is released"
     actions = [e["action"] for e in audit_entries(world, patientId=patient)]
     assert "patient.erase" in actions and "patient.erased" in actions
-    slot = world.client.post("/v1/clinics/c1/recordings", headers=UPL, json={
-        "clientRecordingId": "after-erasure", "patientId": patient, "site": "mitral",
-        "kind": "heart", "recordedAt": "2026-11-27T09:30:00+00:00", "sizeBytes": 1000,
-        "deviceId": "steth-01"})  # fmt: skip
+    slot = world.client.post(
+        "/v1/clinics/c1/recordings",
+        headers=UPL,
+        json={
+            "clientRecordingId": "after-erasure",
+            "patientId": patient,
+            "site": "mitral",
+            "kind": "heart",
+            "recordedAt": "2026-11-27T09:30:00+00:00",
+            "sizeBytes": 1000,
+            "deviceId": "steth-01",
+        },
+    )
     assert slot.status_code == 410 and slot.get_json()["code"] == "patient_erased"
 
 
@@ -220,8 +240,9 @@ def test_erasure_killed_half_way_is_resumed_by_the_sweeper(world: World) -> None
     outcome = sweep().outcomes
     assert outcome[f"clinics/c1/patients/{patient}"] == "erased"
     assert _left_behind(patient) == (0, 0)
-    tombstone = world.client.delete(f"/v1/clinics/c1/patients/{patient}",
-                                    json={"confirm": patient}, headers=ADMIN).get_json()  # fmt: skip
+    tombstone = world.client.delete(
+        f"/v1/clinics/c1/patients/{patient}", json={"confirm": patient}, headers=ADMIN
+    ).get_json()
     assert tombstone["status"] == "erased" and tombstone["erasure"]["recordings"] == 3
     assert "patient.erased" in [e["action"] for e in audit_entries(world, patientId=patient)]
 
@@ -258,9 +279,25 @@ def test_erasure_of_fifty_recordings(world: World) -> None:
         upload(bucket, "c1", rid, small, object_metadata(patient=patient))
     assert _left_behind(patient) == (50, 50)
     start = time.perf_counter()
-    done = world.client.delete(f"/v1/clinics/c1/patients/{patient}", json={"confirm": patient},
-                               headers=ADMIN)  # fmt: skip
+    done = world.client.delete(
+        f"/v1/clinics/c1/patients/{patient}", json={"confirm": patient}, headers=ADMIN
+    )
     elapsed = time.perf_counter() - start
     print(f"\nerasure of 50 recordings: {elapsed:.2f} s")
     assert done.status_code == 200 and done.get_json()["erasure"]["analyses"] == 50
     assert _left_behind(patient) == (0, 0)
+
+
+def test_me_lists_the_callers_clinics_and_roles(world: World) -> None:
+    added = world.client.put(
+        "/v1/clinics/c1/members/u-me", json={"role": "clinician"}, headers=ADMIN
+    )
+    assert added.status_code == 200 and added.get_json()["uid"] == "u-me"
+    me = world.client.get("/v1/me", headers=bearer("u-me"))
+    assert me.status_code == 200
+    body = me.get_json()
+    assert body["uid"] == "u-me"
+    assert body["clinics"] == [{"clinicId": "c1", "name": "Clinic c1", "role": "clinician"}]
+    assert world.client.get("/v1/me").status_code == 401
+    listed = world.client.get("/v1/clinics/c1/members", headers=ADMIN).get_json()
+    assert "u-me" in [m["uid"] for m in listed]

@@ -158,6 +158,10 @@ describe("members are managed by admins", () => {
   test("admin may not forge addedBy", () =>
     denied(setDoc(doc(db("admin"), "clinics/c1/members/u-new"), { role: "clinician", addedBy: "u-clin" })));
   test("admin may change a role", () => allowed(updateDoc(doc(db("admin"), "clinics/c1/members/u-upl"), { role: "clinician" })));
+  test("admin may name the member's uid", () =>
+    allowed(setDoc(doc(db("admin"), "clinics/c1/members/u-new2"), { role: "uploader", uid: "u-new2" })));
+  test("admin may not give a member another uid", () =>
+    denied(setDoc(doc(db("admin"), "clinics/c1/members/u-new3"), { role: "uploader", uid: "u-admin" })));
   test("admin may change a member another admin added", () =>
     allowed(updateDoc(doc(db("admin"), "clinics/c1/members/u-clin2"), { role: "uploader" })));
   test("admin may not rewrite who added a member", () =>

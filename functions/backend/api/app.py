@@ -3,15 +3,19 @@ OpenAPI document, problem+json errors, CORS and size limits from the settings.""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
+from typing import Annotated
 
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.concurrency import run_in_threadpool
+
+from backend.api.auth import Caller, current_caller, memberships_of
 from backend.api.docs import install_docs
 from backend.api.limits import BodySizeLimit
 from backend.api.problems import install_problem_handlers
 from backend.api.request_ids import RequestIdMiddleware
 from backend.api.routes import audit, exams, members, outputs, patients, recordings
-from backend.api.schemas import Health
+from backend.api.schemas import Health, Me
 from backend.settings import Settings, get_settings
 from stethoscope.version import ANALYSIS_VERSION
 
@@ -32,6 +36,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_docs(app, API_PREFIX)
     for module in (recordings, outputs, patients, exams, members, audit):
         app.include_router(module.router, prefix=API_PREFIX)
+
+    @app.get(f"{API_PREFIX}/me", response_model=Me, tags=["members"])
+    async def me(caller: Annotated[Caller, Depends(current_caller)]) -> Me:
+        """The caller and the clinics they are a member of, with their role in each."""
+        return await run_in_threadpool(memberships_of, caller)
 
     @app.get(f"{API_PREFIX}/healthz", response_model=Health, tags=["health"])
     def healthz() -> Health:

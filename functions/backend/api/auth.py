@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -19,6 +19,9 @@ from backend.api.params import ClinicId
 from backend.api.problems import ApiError, not_found
 from backend.clients import firestore_client
 from backend.documents import Member, Role, is_valid_id
+
+if TYPE_CHECKING:
+    from backend.api.schemas import Me
 
 CLOCK_SKEW_S = 5.0
 
@@ -102,3 +105,23 @@ def require_role(*roles: Role) -> Callable[..., object]:
 ANY_MEMBER = require_role("admin", "clinician", "uploader")
 CLINICAL = require_role("admin", "clinician")
 ADMIN = require_role("admin")
+
+
+def memberships_of(caller: Caller) -> Me:
+    """Every clinic whose members/ holds the caller (members carry their uid as a field)."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    from backend.api.schemas import ClinicMembership, Me
+
+    db = firestore_client()
+    found = []
+    query = db.collection_group("members").where(filter=FieldFilter("uid", "==", caller.uid))
+    for snapshot in query.stream():
+        clinic_ref = snapshot.reference.parent.parent
+        if clinic_ref is None:
+            continue
+        clinic = clinic_ref.get()
+        role = Member.model_validate(snapshot.to_dict()).role
+        name = (clinic.to_dict() or {}).get("name") if clinic.exists else None
+        found.append(ClinicMembership(clinic_id=clinic_ref.id, name=name, role=role))
+    return Me(uid=caller.uid, email=caller.email, clinics=sorted(found, key=lambda c: c.clinic_id))

@@ -201,7 +201,21 @@ class MemberIn(Document):
 
 
 class MemberOut(Member):
+    uid: str  # always present in the API's answer
+
+
+class ClinicMembership(Document):
+    clinic_id: str
+    name: str | None
+    role: Role
+
+
+class Me(Document):
+    """Who the caller is and the clinics they belong to (a frontend's first call)."""
+
     uid: str
+    email: str | None
+    clinics: list[ClinicMembership]
 
 
 class ReanalysisOut(Document):

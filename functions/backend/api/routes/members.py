@@ -29,7 +29,7 @@ def _members(clinic_id: str):  # type: ignore[no-untyped-def]
 def list_members(access: Annotated[ClinicAccess, Depends(ADMIN)]) -> list[MemberOut]:
     """Everyone in the clinic and their role."""
     members = [
-        MemberOut(uid=s.id, **Member.model_validate(s.to_dict()).model_dump())
+        MemberOut(**{**Member.model_validate(s.to_dict()).model_dump(), "uid": s.id})
         for s in _members(access.clinic_id).stream()
     ]
     audit.record(firestore_client(), access, "member.list", "members", detail=f"{len(members)}")
@@ -44,11 +44,11 @@ def put_member(
     if uid == access.caller.uid and body.role != "admin":
         _require_another_admin(access.clinic_id, uid)
     member = Member(
-        role=body.role, email=body.email, added_at=now_utc(), added_by=access.caller.uid
+        role=body.role, uid=uid, email=body.email, added_at=now_utc(), added_by=access.caller.uid
     )
     _members(access.clinic_id).document(uid).set(member.to_firestore())
     audit.record(firestore_client(), access, "member.update", f"members/{uid}", detail=body.role)
-    return MemberOut(uid=uid, **member.model_dump())
+    return MemberOut(**member.model_dump())
 
 
 @router.delete("/clinics/{clinic_id}/members/{uid}", status_code=204, responses=PROBLEMS)
