@@ -202,6 +202,11 @@ class Recording(Document):
     updated_at: datetime
     size_bytes: int | None = None
     crc32c: str | None = Field(None, alias="crc32c")
+    declared_crc32c: str | None = Field(
+        None,
+        alias="declaredCrc32c",
+        description="CRC32C the uploader declared at registration; the object must match",
+    )
     generation: str | None = Field(
         None, description="GCS object generation analysed (int64 as text)"
     )

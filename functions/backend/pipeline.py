@@ -56,7 +56,17 @@ def process_object(
             delete_objects(obj.bucket, obj.name)
         return claimed.reason
     log("claimed", attempt=claimed.recording.attempts, context=context)
-    if obj.size > settings.max_upload_bytes:
+    declared = claimed.recording.declared_crc32c
+    if declared and obj.crc32c and declared != obj.crc32c:
+        outcome = _reject(
+            claimed,
+            "checksum_mismatch",
+            "The uploaded audio differs from what the recording laptop sent (CRC32C "
+            f"{obj.crc32c}, declared {declared}); upload the take again.",
+            context,
+        )
+        result = None
+    elif obj.size > settings.max_upload_bytes:
         outcome = _reject(
             claimed,
             "too_large",

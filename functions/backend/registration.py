@@ -45,6 +45,7 @@ class RecordingRequest:
     created_by: str
     exam_id: str | None = None
     audio_format: AudioFormat = "wav"
+    crc32c: str | None = None
 
 
 def recording_id_for(clinic_id: str, device_id: str, client_recording_id: str) -> str:
@@ -75,6 +76,7 @@ def register(request: RecordingRequest, settings: Settings) -> Registration:
             device_id=request.device_id,
             client_recording_id=request.client_recording_id,
             exam_id=request.exam_id,
+            declared_crc32c=request.crc32c,
             recorded_at=request.recorded_at,
             created_at=now,
             created_by=request.created_by,

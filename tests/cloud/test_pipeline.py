@@ -426,3 +426,25 @@ def test_flac_upload_is_analysed(db: firestore.Client, bucket: storage.Bucket) -
     assert process_object(obj) == "analyzed"
     rec = get_recording(db, "c1", "lossless")
     assert rec.summary is not None and abs((rec.summary.heart_rate_bpm or 0) - 70) <= 5
+
+
+def test_object_differing_from_the_declared_checksum_is_rejected(
+    db: firestore.Client, bucket: storage.Bucket
+) -> None:
+    """The uploader declares the take's CRC32C at registration; an object that differs (a
+    corrupted or substituted upload) is refused with a code, never analysed."""
+    seed_recording(db, "c1", "tampered")
+    ref = db.collection("clinics").document("c1").collection("recordings").document("tampered")
+    ref.update({"declaredCrc32c": "AAAAAA=="})
+    blob = upload(bucket, "c1", "tampered", heart_wav(6.0), object_metadata())
+    obj = StoredObject(
+        BUCKET,
+        blob.name,
+        int(blob.generation),
+        int(blob.size),
+        crc32c=blob.crc32c,
+        metadata=blob.metadata,
+    )
+    assert process_object(obj) == "rejected"
+    rec = get_recording(db, "c1", "tampered")
+    assert rec.error is not None and rec.error.code == "checksum_mismatch"

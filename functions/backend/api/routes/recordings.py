@@ -101,6 +101,7 @@ def create_upload_slot(
         created_by=access.caller.uid,
         exam_id=body.exam_id,
         audio_format=body.format,
+        crc32c=body.crc32c,
     )
     db = firestore_client()
     if body.exam_id is not None:
