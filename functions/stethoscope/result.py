@@ -22,6 +22,7 @@ QualityReason = Literal[
     "aperiodic",  # no repeating cardiac cycle found
     "few_beats",  # too few complete beats were segmented
     "no_breathing",  # no breathing cycle found in a lung recording
+    "not_breath_sounds",  # the lung quality model does not hear usable breath sounds
 ]
 
 
@@ -91,11 +92,16 @@ class Wheeze(ResultModel):
     start_s: float
     end_s: float
     frequency_hz: float = Field(description="dominant frequency of the tonal ridge")
+    kind: Literal["wheeze", "rhonchus", "stridor"] = Field(
+        "wheeze", description="by pitch: rhonchus low (<= 200 Hz), stridor very high"
+    )
+    confidence: float | None = Field(None, ge=0, le=1, description="detector probability")
 
 
 class Crackle(ResultModel):
     time_s: float
     kind: Literal["fine", "coarse"]
+    confidence: float | None = Field(None, ge=0, le=1, description="detector probability")
 
 
 class LungResult(ResultModel):
