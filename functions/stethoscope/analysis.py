@@ -14,7 +14,8 @@ from stethoscope.errors import AnalysisInputError
 from stethoscope.heart.analysis import ANALYSIS_RATE_HZ as HEART_RATE_HZ
 from stethoscope.heart.analysis import HeartAnalysis, analyze_heart
 from stethoscope.lung.analysis import ANALYSIS_RATE_HZ as LUNG_RATE_HZ
-from stethoscope.lung.analysis import LungAnalysis, analyze_lung
+from stethoscope.lung.analysis import LungAnalysis, analyze_lung, without_findings
+from stethoscope.lung.detectors import LungDetectors
 from stethoscope.quality import QualityEvidence, assess_quality, clipping_fraction, level_dbfs
 from stethoscope.result import AnalysisResult, Kind
 from stethoscope.version import ANALYSIS_VERSION
@@ -46,15 +47,24 @@ def analyze_file(source: str | Path | bytes | BinaryIO, kind: Kind = "heart") ->
     return analyze_recording(read_recording(source), kind).result
 
 
-def analyze_recording(recording: Recording, kind: Kind = "heart") -> DetailedAnalysis:
+def analyze_recording(
+    recording: Recording, kind: Kind = "heart", *, lung_detectors: LungDetectors | None = None
+) -> DetailedAnalysis:
     """Analyse an already decoded recording."""
-    return analyze_detailed(recording.samples, recording.sample_rate_hz, kind)
+    return analyze_detailed(
+        recording.samples, recording.sample_rate_hz, kind, lung_detectors=lung_detectors
+    )
 
 
 def analyze_detailed(
-    samples: npt.ArrayLike, sample_rate_hz: float, kind: Kind = "heart"
+    samples: npt.ArrayLike,
+    sample_rate_hz: float,
+    kind: Kind = "heart",
+    *,
+    lung_detectors: LungDetectors | None = None,
 ) -> DetailedAnalysis:
-    """Like `analyze`, also returning the intermediate signals."""
+    """Like `analyze`, also returning the intermediate signals. `lung_detectors` replaces the
+    shipped lung detectors (the out-of-fold bench passes the ones fitted without the patient)."""
     if kind not in KINDS:
         raise AnalysisInputError("unsupported_kind", f"kind must be one of {KINDS}, not {kind!r}")
     raw = validate_samples(samples, sample_rate_hz)
@@ -80,7 +90,7 @@ def analyze_detailed(
             few_events_reason="few_beats",
         )
     else:
-        lung = analyze_lung(x, rate)
+        lung = analyze_lung(x, rate, lung_detectors)
         evidence = QualityEvidence(
             **measured,
             snr_db=lung.snr_db,
@@ -89,16 +99,22 @@ def analyze_detailed(
             events=len(lung.lung.cycles) if lung.lung.respiratory_rate_bpm is not None else 0,
             min_events=1,
             few_events_reason="no_breathing",
+            learned_usable=lung.findings.usable_probability,
+            learned_threshold=lung.findings.usable_threshold,
         )
+    quality = assess_quality(evidence)
+    lung_result = None if lung is None else lung.lung
+    if lung_result is not None and not quality.usable:
+        lung_result = without_findings(lung_result)  # an unusable take gets no lung findings
     result = AnalysisResult(
         kind=kind,
         version=ANALYSIS_VERSION,
         duration_s=round(duration_s, 4),
         sample_rate_hz=float(sample_rate_hz),
         analysis_rate_hz=round(rate, 3),
-        quality=assess_quality(evidence),
+        quality=quality,
         heart=None if heart is None else heart.heart,
-        lung=None if lung is None else lung.lung,
+        lung=lung_result,
         parameters=_parameters(kind, rate),
     )
     return DetailedAnalysis(result, x, rate, heart, lung)
