@@ -53,26 +53,34 @@ WheezeKind = Literal["wheeze", "rhonchus", "stridor"]
 
 @dataclass(frozen=True)
 class LogisticHead:
-    """Standardise, then a logistic regression."""
+    """Standardise, then a logistic regression — on the features, or on one hidden layer of
+    rectified units (a small MLP) when the model file gives one."""
 
     mean: FloatArray
     scale: FloatArray
     coef: FloatArray
     intercept: float
+    hidden_coef: FloatArray | None = None  # (features, units)
+    hidden_intercept: FloatArray | None = None
 
     def probability(self, features: FloatArray) -> FloatArray:
         z = (features - self.mean) / self.scale
+        if self.hidden_coef is not None and self.hidden_intercept is not None:
+            z = np.maximum(z @ self.hidden_coef + self.hidden_intercept, 0.0)
         logit = np.clip(z @ self.coef + self.intercept, -30.0, 30.0)
         p: FloatArray = 1.0 / (1.0 + np.exp(-logit))
         return p
 
     @staticmethod
     def from_json(raw: dict[str, Any]) -> LogisticHead:
+        hidden = raw.get("hidden_coef")
         return LogisticHead(
             np.asarray(raw["mean"], dtype=np.float64),
             np.asarray(raw["scale"], dtype=np.float64),
             np.asarray(raw["coef"], dtype=np.float64),
             float(raw["intercept"]),
+            None if hidden is None else np.asarray(hidden, dtype=np.float64),
+            None if hidden is None else np.asarray(raw["hidden_intercept"], dtype=np.float64),
         )
 
 

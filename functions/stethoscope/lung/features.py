@@ -18,7 +18,8 @@ band-passed waveform give, per 16 ms frame:
 Windows of `WINDOW_FRAMES` frames (0.256 s, half-overlapping) take each frame feature's mean and
 maximum, plus the recording's 90th percentile of the tonal and transient features (so a detector
 can compare a window with the rest of its recording). The recording-level features the quality
-model uses summarise the frames. All of it is vectorised; the cost is a few FFTs per recording.
+model uses summarise the frames and the windows (10th and 90th percentiles). All of it is
+vectorised; the cost is a few FFTs per recording.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ RECORD_FEATURES = (
     "slope_db_per_octave",
     "low_share_db",
     "envelope_periodicity",
+    *(f"p{q}_window_{n}" for q in (10, 90) for n in WINDOW_FEATURES[: 2 * len(FRAME_FEATURES)]),
 )
 
 
@@ -110,9 +112,11 @@ class LungFeatures:
 def lung_features(x: FloatArray, fs_hz: float, spec: Spectrogram | None = None) -> LungFeatures:
     """Every feature the lung detectors use (x at the analysis rate, about 4 kHz)."""
     spec = spec if spec is not None else spectrogram(x, fs_hz, HIGH_PITCHED)
-    freqs, power_db = spec.freqs_hz, spec.power_db.astype(np.float64)
+    nyquist_top = 0.95 * float(spec.freqs_hz[-1])
+    # nothing above 1000 Hz is used; the margin keeps the smoothed spectrum at 1000 Hz exact
+    rows = int(np.searchsorted(spec.freqs_hz, BAND_EDGES_HZ[-1] + TONAL_SMOOTHING_HZ)) + 1
+    freqs, power_db = spec.freqs_hz[:rows], spec.power_db[:rows].astype(np.float64)
     n_frames = power_db.shape[1]
-    nyquist_top = 0.95 * float(freqs[-1])
     power = 10.0 ** (power_db / 10.0)
 
     bands = []
@@ -165,7 +169,8 @@ def lung_features(x: FloatArray, fs_hz: float, spec: Spectrogram | None = None) 
         ]
     )
     windows, starts, ends = _windows(frames, spec)
-    record = _record(frames, band_db, level_db, spec)
+    spread = np.percentile(windows[:, : 2 * len(FRAME_FEATURES)], [10, 90], axis=0).ravel()
+    record = np.concatenate([_record(frames, band_db, level_db, spec), spread])
     return LungFeatures(spec, frames, hz_low, hz_high, loudest_s, windows, starts, ends, record)
 
 
