@@ -53,35 +53,51 @@ WheezeKind = Literal["wheeze", "rhonchus", "stridor"]
 
 @dataclass(frozen=True)
 class LogisticHead:
-    """Standardise, then a logistic regression — on the features, or on one hidden layer of
-    rectified units (a small MLP) when the model file gives one."""
+    """Standardise, then a logistic regression — on the features, or, when the model file gives
+    `members`, the mean probability of a few small MLPs (one hidden layer of rectified units,
+    trained from different seeds: one alone moves by ±0.01 in the figures with the seed)."""
 
     mean: FloatArray
     scale: FloatArray
     coef: FloatArray
     intercept: float
-    hidden_coef: FloatArray | None = None  # (features, units)
-    hidden_intercept: FloatArray | None = None
+    members: tuple[tuple[FloatArray, FloatArray, FloatArray, float], ...] = ()
 
     def probability(self, features: FloatArray) -> FloatArray:
         z = (features - self.mean) / self.scale
-        if self.hidden_coef is not None and self.hidden_intercept is not None:
-            z = np.maximum(z @ self.hidden_coef + self.hidden_intercept, 0.0)
-        logit = np.clip(z @ self.coef + self.intercept, -30.0, 30.0)
-        p: FloatArray = 1.0 / (1.0 + np.exp(-logit))
-        return p
+        if not self.members:
+            return _sigmoid(z @ self.coef + self.intercept)
+        total = np.zeros(len(z))
+        for hidden_coef, hidden_intercept, coef, intercept in self.members:
+            total += _sigmoid(
+                np.maximum(z @ hidden_coef + hidden_intercept, 0.0) @ coef + intercept
+            )
+        mean: FloatArray = total / len(self.members)
+        return mean
 
     @staticmethod
     def from_json(raw: dict[str, Any]) -> LogisticHead:
-        hidden = raw.get("hidden_coef")
+        members = tuple(
+            (
+                np.asarray(m["hidden_coef"], dtype=np.float64),
+                np.asarray(m["hidden_intercept"], dtype=np.float64),
+                np.asarray(m["coef"], dtype=np.float64),
+                float(m["intercept"]),
+            )
+            for m in raw.get("members", [])
+        )
         return LogisticHead(
             np.asarray(raw["mean"], dtype=np.float64),
             np.asarray(raw["scale"], dtype=np.float64),
-            np.asarray(raw["coef"], dtype=np.float64),
-            float(raw["intercept"]),
-            None if hidden is None else np.asarray(hidden, dtype=np.float64),
-            None if hidden is None else np.asarray(raw["hidden_intercept"], dtype=np.float64),
+            np.asarray(raw.get("coef", []), dtype=np.float64),
+            float(raw.get("intercept", 0.0)),
+            members,
         )
+
+
+def _sigmoid(logit: FloatArray) -> FloatArray:
+    p: FloatArray = 1.0 / (1.0 + np.exp(-np.clip(logit, -30.0, 30.0)))
+    return p
 
 
 @dataclass(frozen=True)

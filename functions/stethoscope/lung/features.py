@@ -10,7 +10,9 @@ band-passed waveform give, per 16 ms frame:
 * tonality: how far the strongest spectral peak stands above its frame's spectrum smoothed over
   125 Hz, at 80-250 Hz (rhonchi) and 250-1000 Hz (wheezes), and the same peak's continuity
   (the smallest of its prominences in the frame before, itself and the frame after, ±1 bin) —
-  the ridge a wheeze draws (Taplidou & Hadjileontiadis 2007, Comput Biol Med 37(8));
+  the ridge a wheeze draws (Taplidou & Hadjileontiadis 2007, Comput Biol Med 37(8)). (Counting
+  only the prominence above the bin's median over the recording, against constant device lines,
+  was tried: out of fold it helped neither Fraiwan nor ICBHI and cost SPRSound 0.002.);
 * transients: the loudest 4 ms of the frame against the running median level over 0.5 s, and the
   crest factor of the frame, on the band signal and on its first difference (which weights the
   higher frequencies fine crackles have; CORSA, Sovijärvi et al. 2000, Eur Respir Rev 10(77)).
@@ -115,7 +117,7 @@ def lung_features(x: FloatArray, fs_hz: float, spec: Spectrogram | None = None) 
     nyquist_top = 0.95 * float(spec.freqs_hz[-1])
     # nothing above 1000 Hz is used; the margin keeps the smoothed spectrum at 1000 Hz exact
     rows = int(np.searchsorted(spec.freqs_hz, BAND_EDGES_HZ[-1] + TONAL_SMOOTHING_HZ)) + 1
-    freqs, power_db = spec.freqs_hz[:rows], spec.power_db[:rows].astype(np.float64)
+    freqs, power_db = spec.freqs_hz[:rows], spec.power_db[:rows]  # float32: halves the memory
     n_frames = power_db.shape[1]
     power = 10.0 ** (power_db / 10.0)
 

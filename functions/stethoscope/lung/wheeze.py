@@ -26,6 +26,7 @@ MAX_TONAL_BINS_PER_FRAME = 4
 ROLL_OFF_FLOOR_DB = 10.0
 #: Medians are taken over every 4th bin or frame: as good an estimate, four times cheaper.
 MEDIAN_STRIDE = 4
+SPECTROGRAM_BLOCK_FRAMES = 2048
 
 
 @dataclass(frozen=True)
@@ -57,12 +58,30 @@ def spectrogram(x: FloatArray, fs_hz: float, search: RidgeSearch) -> Spectrogram
     """Power spectrogram in dB (Hann windows of the search's length and hop)."""
     nperseg = max(32, round(search.window_s * fs_hz))
     hop = max(1, round(search.hop_s * fs_hz))
-    freqs, times, power = signal.spectrogram(
-        x, fs=fs_hz, window="hann", nperseg=nperseg, noverlap=nperseg - hop, mode="psd"
-    )
-    floor = 1e-12 * float(np.max(power)) + 1e-30
-    power_db = (10.0 * np.log10(power + floor)).astype(np.float32)  # halves the largest arrays
-    return Spectrogram(freqs, times, power_db, nperseg / fs_hz, hop / fs_hz)
+    n_frames = (len(x) - nperseg) // hop + 1
+    if n_frames < 1:  # shorter than one window: scipy shortens the window
+        freqs, times, power = signal.spectrogram(
+            x, fs=fs_hz, window="hann", nperseg=nperseg, noverlap=nperseg - hop, mode="psd"
+        )
+        power = power.astype(np.float32)
+    else:
+        # in blocks of frames, kept as float32: scipy's complex float64 STFT of 10 minutes
+        # would otherwise be the largest array of the whole analysis (~80 MB)
+        parts = []
+        for first in range(0, n_frames, SPECTROGRAM_BLOCK_FRAMES):
+            count = min(SPECTROGRAM_BLOCK_FRAMES, n_frames - first)
+            piece = x[first * hop : first * hop + (count - 1) * hop + nperseg]
+            freqs, _, block = signal.spectrogram(
+                piece, fs=fs_hz, window="hann", nperseg=nperseg, noverlap=nperseg - hop, mode="psd"
+            )
+            parts.append(block.astype(np.float32))
+        power = np.concatenate(parts, axis=1)
+        times = (np.arange(n_frames) * hop + nperseg / 2) / fs_hz
+    floor = np.float32(1e-12 * float(np.max(power)) + 1e-30)
+    np.add(power, floor, out=power)
+    np.log10(power, out=power)
+    power *= np.float32(10.0)
+    return Spectrogram(freqs, times, power, nperseg / fs_hz, hop / fs_hz)
 
 
 @dataclass(frozen=True)
