@@ -155,6 +155,7 @@ def load_model_file(path: Path = MODEL_PATH) -> dict[str, Any]:
     return raw
 
 
+@lru_cache(maxsize=8)
 def load_detectors(path: Path = MODEL_PATH, fold: int | None = None) -> LungDetectors:
     """The shipped detectors, or (for the out-of-fold bench) those fitted without fold `fold`."""
     raw = load_model_file(path)
