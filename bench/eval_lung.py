@@ -6,7 +6,8 @@ Every SPRSound, ICBHI and Fraiwan recording is analysed through the real analysi
 (`stethoscope.analysis.analyze_recording`) with the detectors of the fold that held its patient
 out (`lung_detectors.json` stores them with the patients each was fitted without;
 training/train_lung.py): SPRSound patients by the file-name prefix, ICBHI by patient, Fraiwan by
-patient. The wheeze and crackle heads are fitted on SPRSound only, so ICBHI and Fraiwan are also
+patient. The wheeze and crackle heads are fitted on SPRSound only (ICBHI and Fraiwan train only
+the quality head, out of fold like the rest), so ICBHI and Fraiwan are also
 the "trained on SPRSound, tested on adults and other devices" figures. The predictions are written
 as `../shared/eval/score_dev.py` reads them and scored with that script's own functions; the
 script can be rerun on the file. Also: the noise corpus drawn with seeds the training never used,
