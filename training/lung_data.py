@@ -6,6 +6,7 @@ labels and score cycles the same way.
 
 from __future__ import annotations
 
+import csv
 import json
 import statistics
 from dataclasses import dataclass, field
@@ -158,3 +159,95 @@ class CycleScore:
     @property
     def score(self) -> float:
         return (self.sensitivity + self.specificity) / 2
+
+
+SPR_CRACKLE = frozenset({"Fine Crackle", "Coarse Crackle", "Wheeze+Crackle"})
+SPR_WHEEZE = frozenset({"Wheeze", "Rhonchi", "Stridor", "Wheeze+Crackle"})
+
+
+@dataclass(frozen=True)
+class SprEvent:
+    start_s: float
+    end_s: float
+    kind: str  # Normal, Wheeze, Rhonchi, Stridor, Fine Crackle, Coarse Crackle, Wheeze+Crackle
+
+    @property
+    def crackles(self) -> bool:
+        return self.kind in SPR_CRACKLE
+
+    @property
+    def wheezes(self) -> bool:
+        return self.kind in SPR_WHEEZE
+
+
+@dataclass(frozen=True)
+class SprRecording:
+    """One SPRSound 2022 recording with its labels (SCORING.md: CAS = wheeze, DAS = crackle)."""
+
+    path: Path
+    patient: str
+    record: str  # Normal, CAS, DAS, CAS & DAS, Poor Quality
+    events: list[SprEvent]
+
+    @property
+    def poor_quality(self) -> bool:
+        return self.record == "Poor Quality"
+
+    @property
+    def wheeze(self) -> bool:
+        return self.record in ("CAS", "CAS & DAS")
+
+    @property
+    def crackle(self) -> bool:
+        return self.record in ("DAS", "CAS & DAS")
+
+
+def load_sprsound(data: Path) -> list[SprRecording]:
+    """SPRSound 2022 from `data/lung/sprsound2022/labels.csv`; the patient is the file-name
+    prefix. Empty when the folder is absent."""
+    folder = data / "lung" / "sprsound2022"
+    labels = folder / "labels.csv"
+    if not labels.exists():
+        return []
+    out = []
+    with labels.open(newline="") as f:
+        for row in csv.DictReader(f):
+            raw = json.loads((folder / row["json"]).read_text())
+            record = raw.get("record_annotation", raw.get("recording_annotation"))
+            events = [
+                SprEvent(int(e["start"]) / 1000.0, int(e["end"]) / 1000.0, e["type"])
+                for e in raw.get("event_annotation", [])
+            ]
+            patient = row["file"].split("_")[0]
+            out.append(SprRecording(folder / row["file"], patient, record, events))
+    return out
+
+
+def load_circor_heart(data: Path, per_patient: int = 1) -> list[tuple[str, Path]]:
+    """(patient, path) of CirCor 2022 heart recordings (`per_patient` of each child): real heart
+    recordings that someone might upload as lung sounds."""
+    folder = data / "heart" / "circor2022"
+    labels = folder / "labels.csv"
+    if not labels.exists():
+        return []
+    seen: dict[str, int] = {}
+    out = []
+    with labels.open(newline="") as f:
+        for row in csv.DictReader(f):
+            if seen.get(row["patient"], 0) < per_patient:
+                seen[row["patient"]] = seen.get(row["patient"], 0) + 1
+                out.append((row["patient"], folder / row["file"]))
+    return out
+
+
+def patient_of(ref: LungReference) -> str:
+    """The patient a recording belongs to, as the folds group them. ICBHI: the file-name prefix;
+    Fraiwan: the EP number (EP76 and EP77 are one recording under two labels, so one group);
+    others stand alone."""
+    stem = ref.path.stem
+    if ref.dataset == "icbhi":
+        return "icbhi-" + stem.split("_")[0]
+    if ref.dataset == "fraiwan":
+        ep = stem.split("_")[0]
+        return "fraiwan-" + ("EP76" if ep == "EP77" else ep)
+    return f"{ref.dataset}-{stem}"

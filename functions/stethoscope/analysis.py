@@ -20,7 +20,8 @@ from stethoscope.heart.analysis import (
 )
 from stethoscope.heart.model import HeartModel
 from stethoscope.lung.analysis import ANALYSIS_RATE_HZ as LUNG_RATE_HZ
-from stethoscope.lung.analysis import LungAnalysis, analyze_lung
+from stethoscope.lung.analysis import LungAnalysis, analyze_lung, without_findings
+from stethoscope.lung.detectors import LungDetectors
 from stethoscope.quality import QualityEvidence, assess_quality
 from stethoscope.result import AnalysisResult, Kind
 from stethoscope.version import ANALYSIS_VERSION
@@ -74,14 +75,16 @@ def analyze_detailed(
     kind: Kind = "heart",
     *,
     heart_model: HeartModel | None = None,
+    lung_detectors: LungDetectors | None = None,
 ) -> DetailedAnalysis:
     """Like `analyze`, also returning the intermediate signals.
 
-    `heart_model` replaces the shipped heart model (the evaluation passes fold models).
+    `heart_model` and `lung_detectors` replace the shipped models (the out-of-fold benches pass
+    the ones fitted without the recording's patient).
     """
     _check_kind(kind)
     audio = condition_samples(samples, sample_rate_hz, target_rate_hz=analysis_rate_hz(kind))
-    return analyze_decoded(audio, kind, heart_model=heart_model)
+    return analyze_decoded(audio, kind, heart_model=heart_model, lung_detectors=lung_detectors)
 
 
 def analysis_rate_hz(kind: Kind) -> float:
@@ -90,7 +93,11 @@ def analysis_rate_hz(kind: Kind) -> float:
 
 
 def analyze_decoded(
-    audio: DecodedAudio, kind: Kind = "heart", *, heart_model: HeartModel | None = None
+    audio: DecodedAudio,
+    kind: Kind = "heart",
+    *,
+    heart_model: HeartModel | None = None,
+    lung_detectors: LungDetectors | None = None,
 ) -> DetailedAnalysis:
     """Analyse decoded audio (already at the analysis rate, or decimated here)."""
     _check_kind(kind)
@@ -124,7 +131,7 @@ def analyze_decoded(
             min_duration_s=HEART_MIN_USABLE_DURATION_S,
         )
     else:
-        lung = analyze_lung(x, rate)
+        lung = analyze_lung(x, rate, lung_detectors)
         evidence = QualityEvidence(
             **measured,
             snr_db=lung.snr_db,
@@ -133,8 +140,13 @@ def analyze_decoded(
             events=len(lung.lung.cycles) if lung.lung.respiratory_rate_bpm is not None else 0,
             min_events=1,
             few_events_reason="no_breathing",
+            learned_usable=lung.findings.usable_probability,
+            learned_threshold=lung.findings.usable_threshold,
         )
     quality = assess_quality(evidence)
+    lung_result = None if lung is None else lung.lung
+    if lung_result is not None and not quality.usable:
+        lung_result = without_findings(lung_result)  # an unusable take gets no lung findings
     result = AnalysisResult(
         kind=kind,
         version=ANALYSIS_VERSION,
@@ -143,7 +155,7 @@ def analyze_decoded(
         analysis_rate_hz=round(rate, 3),
         quality=quality,
         heart=None if heart is None else withhold_unusable(heart.heart, quality.usable),
-        lung=None if lung is None else lung.lung,
+        lung=lung_result,
         parameters=_parameters(kind, rate),
     )
     return DetailedAnalysis(result, x, rate, heart, lung)

@@ -45,6 +45,11 @@ class QualityEvidence:
     interpretable_probability: float | None = None
     interpretable: bool | None = None
     min_duration_s: float = MIN_USABLE_DURATION_S
+    #: Lung: the learned quality model's probability that the take is usable, and its cut
+    #: (lung/detectors.py). When given, it decides; periodicity and cycle count are then
+    #: reasons to list, not to reject (irregular breathing still has wheezes and crackles).
+    learned_usable: float | None = None
+    learned_threshold: float = 0.5
 
 
 def assess_quality(evidence: QualityEvidence) -> Quality:
@@ -64,12 +69,13 @@ def assess_quality(evidence: QualityEvidence) -> Quality:
         reasons.append("low_snr")
     if evidence.coverage < NOISY_COVERAGE and evidence.events >= evidence.min_events:
         reasons.append("noisy")
+    learned = evidence.learned_usable is not None
     if evidence.periodicity is None or evidence.periodicity < APERIODIC_PERIODICITY:
         reasons.append("aperiodic")
-        hard = True
+        hard = hard or not learned
     if evidence.events < evidence.min_events:
         reasons.append(evidence.few_events_reason)
-        hard = True
+        hard = hard or not learned
     if evidence.interpretable is False:
         reasons.append("uninterpretable")
         hard = True
@@ -84,6 +90,11 @@ def assess_quality(evidence: QualityEvidence) -> Quality:
     score = (0.3 * snr_term + 0.3 * periodic_term + 0.4 * coverage_term) * clip_term * duration_term
     if evidence.interpretable_probability is not None:
         score = evidence.interpretable_probability * clip_term
+    if evidence.learned_usable is not None:
+        score = _learned_score(evidence.learned_usable, evidence.learned_threshold) * clip_term
+        if evidence.learned_usable < evidence.learned_threshold:
+            reasons.append("not_breath_sounds")
+            hard = True
     if hard:
         score = min(score, USABLE_SCORE - 0.05)
     score = round(float(np.clip(score, 0.0, 1.0)), 3)
@@ -96,3 +107,12 @@ def assess_quality(evidence: QualityEvidence) -> Quality:
         snr_db=None if evidence.snr_db is None else round(evidence.snr_db, 1),
         level_dbfs=round(evidence.level_dbfs, 1),
     )
+
+
+def _learned_score(probability: float, threshold: float) -> float:
+    """The learned probability mapped so that its cut falls on `USABLE_SCORE`."""
+    if probability >= threshold:
+        return USABLE_SCORE + (probability - threshold) / max(1.0 - threshold, 1e-9) * (
+            1.0 - USABLE_SCORE
+        )
+    return USABLE_SCORE * probability / max(threshold, 1e-9)

@@ -23,6 +23,7 @@ QualityReason = Literal[
     "few_beats",  # too few complete beats were segmented
     "no_breathing",  # no breathing cycle found in a lung recording
     "uninterpretable",  # the learned gate does not recognise a heart recording it can interpret
+    "not_breath_sounds",  # the lung quality model does not hear usable breath sounds
 ]
 RateFlag = Literal[
     "no_rate",  # no cycle found
@@ -104,11 +105,16 @@ class Wheeze(ResultModel):
     start_s: float
     end_s: float
     frequency_hz: float = Field(description="dominant frequency of the tonal ridge")
+    kind: Literal["wheeze", "rhonchus", "stridor"] = Field(
+        "wheeze", description="by pitch: rhonchus low (<= 200 Hz), stridor very high"
+    )
+    confidence: float | None = Field(None, ge=0, le=1, description="detector probability")
 
 
 class Crackle(ResultModel):
     time_s: float
     kind: Literal["fine", "coarse"]
+    confidence: float | None = Field(None, ge=0, le=1, description="detector probability")
 
 
 class LungResult(ResultModel):

@@ -1,22 +1,14 @@
-"""Wheeze detection: sustained tonal ridges in the spectrogram, searched at two resolutions.
+"""The lung spectrogram and its tonal peaks (spectral lines standing out of their frame).
 
-A wheeze is a continuous musical sound lasting at least ~100 ms (CORSA guidelines, Sovijärvi et
-al. 2000, Eur Respir Rev 10(77)); high-pitched wheezes lie above 400 Hz, low-pitched ones
-(rhonchi) at or below 200 Hz (Pasterkamp et al. 1997, Am J Respir Crit Care Med 156(3)), and the
-ICBHI 2017 annotators counted both as wheezes. One spectrogram cannot serve both: a wheeze often
-glides in pitch (hundreds of Hz per second), which a long window smears flat, while the lines of
-a rhonchus, 80-200 Hz, need a long window to be resolved at all. So `HIGH_PITCHED` searches
-100-1000 Hz in 64 ms windows and `LOW_PITCHED` 80-400 Hz in 128 ms windows, and their events are
-pooled.
-
-Following the spectral-peak tracking of Taplidou & Hadjileontiadis 2007 (Comput Biol Med 37(8)),
-each spectrogram frame is compared with its own smoothed spectrum (mean dB over the search's
-`background_hz`); bins that are local maxima and stand `tonal_db` above that background are tonal.
-A tonal bin must also stand `transient_db` above its own median over the whole recording: a line
-present all the time at one frequency (a device resonance, mains hum, a fan) is not a wheeze,
-which comes and goes with the breath. Tonal bins linked across neighbouring frames (±2 bins in
-frequency) form ridges, and ridges lasting `min_duration_s` or more are wheezes. Frames where many
-bins are "tonal" at once are broadband bursts (friction, speech), not wheezes.
+The spectrogram (64 ms Hann windows every 16 ms) is the one the breath envelope, the detector
+features (`features.py`) and the report use. Tonal peaks follow the spectral-peak tracking of
+Taplidou & Hadjileontiadis 2007 (Comput Biol Med 37(8)): each frame is compared with its own
+smoothed spectrum (mean dB over the search's `background_hz`); bins that are local maxima and stand
+`tonal_db` above it, and `transient_db` above their own median over the recording (a line present
+all the time — a device resonance, hum — is not a wheeze), are tonal. The breath envelope leaves
+their footprint out, so a loud expiratory wheeze does not look like a second breath. Frames where
+many bins are "tonal" at once are broadband bursts (friction, speech), not lines. (Until analysis
+1.2 the wheezes themselves were ridges of these peaks; the learned detectors replaced that.)
 """
 
 from __future__ import annotations
@@ -34,6 +26,7 @@ MAX_TONAL_BINS_PER_FRAME = 4
 ROLL_OFF_FLOOR_DB = 10.0
 #: Medians are taken over every 4th bin or frame: as good an estimate, four times cheaper.
 MEDIAN_STRIDE = 4
+SPECTROGRAM_BLOCK_FRAMES = 2048
 
 
 @dataclass(frozen=True)
@@ -50,44 +43,6 @@ class RidgeSearch:
 #: Wheezes proper, which glide in pitch: short windows keep a gliding line sharp. This is also
 #: the spectrogram the breath envelope and the report use.
 HIGH_PITCHED = RidgeSearch(0.064, 0.016, (100.0, 1000.0), 125.0, 6.0)
-#: Rhonchi and low-pitched wheezes: long windows resolve lines 8 Hz apart.
-LOW_PITCHED = RidgeSearch(0.128, 0.032, (80.0, 400.0), 250.0, 10.0)
-
-
-@dataclass(frozen=True)
-class WheezeEvents:
-    start_s: FloatArray
-    end_s: FloatArray
-    frequency_hz: FloatArray
-
-    def __len__(self) -> int:
-        return len(self.start_s)
-
-    def total_s(self) -> float:
-        """Time covered by at least one event (events found at both resolutions overlap)."""
-        return self.covered_s(0.0, float("inf"))
-
-    def covered_s(self, start_s: float, end_s: float) -> float:
-        """Time between `start_s` and `end_s` covered by at least one event."""
-        a = np.clip(self.start_s, start_s, end_s)
-        b = np.clip(self.end_s, start_s, end_s)
-        order = np.argsort(a)
-        a, b = a[order], b[order]
-        reach = np.maximum.accumulate(b) if len(b) else b
-        # each event adds only what extends past everything that started before it
-        previous = np.concatenate([[start_s], reach[:-1]])
-        return float(np.sum(np.clip(b - np.maximum(a, previous), 0.0, None)))
-
-    @staticmethod
-    def pooled(*events: WheezeEvents) -> WheezeEvents:
-        """All events of several searches, in time order."""
-        start = np.concatenate([e.start_s for e in events])
-        order = np.argsort(start, kind="stable")
-        return WheezeEvents(
-            start[order],
-            np.concatenate([e.end_s for e in events])[order],
-            np.concatenate([e.frequency_hz for e in events])[order],
-        )
 
 
 @dataclass(frozen=True)
@@ -103,12 +58,30 @@ def spectrogram(x: FloatArray, fs_hz: float, search: RidgeSearch) -> Spectrogram
     """Power spectrogram in dB (Hann windows of the search's length and hop)."""
     nperseg = max(32, round(search.window_s * fs_hz))
     hop = max(1, round(search.hop_s * fs_hz))
-    freqs, times, power = signal.spectrogram(
-        x, fs=fs_hz, window="hann", nperseg=nperseg, noverlap=nperseg - hop, mode="psd"
-    )
-    floor = 1e-12 * float(np.max(power)) + 1e-30
-    power_db = (10.0 * np.log10(power + floor)).astype(np.float32)  # halves the largest arrays
-    return Spectrogram(freqs, times, power_db, nperseg / fs_hz, hop / fs_hz)
+    n_frames = (len(x) - nperseg) // hop + 1
+    if n_frames < 1:  # shorter than one window: scipy shortens the window
+        freqs, times, power = signal.spectrogram(
+            x, fs=fs_hz, window="hann", nperseg=nperseg, noverlap=nperseg - hop, mode="psd"
+        )
+        power = power.astype(np.float32)
+    else:
+        # in blocks of frames, kept as float32: scipy's complex float64 STFT of 10 minutes
+        # would otherwise be the largest array of the whole analysis (~80 MB)
+        parts = []
+        for first in range(0, n_frames, SPECTROGRAM_BLOCK_FRAMES):
+            count = min(SPECTROGRAM_BLOCK_FRAMES, n_frames - first)
+            piece = x[first * hop : first * hop + (count - 1) * hop + nperseg]
+            freqs, _, block = signal.spectrogram(
+                piece, fs=fs_hz, window="hann", nperseg=nperseg, noverlap=nperseg - hop, mode="psd"
+            )
+            parts.append(block.astype(np.float32))
+        power = np.concatenate(parts, axis=1)
+        times = (np.arange(n_frames) * hop + nperseg / 2) / fs_hz
+    floor = np.float32(1e-12 * float(np.max(power)) + 1e-30)
+    np.add(power, floor, out=power)
+    np.log10(power, out=power)
+    power *= np.float32(10.0)
+    return Spectrogram(freqs, times, power, nperseg / fs_hz, hop / fs_hz)
 
 
 @dataclass(frozen=True)
@@ -155,37 +128,3 @@ def tonal_peaks(spec: Spectrogram, search: RidgeSearch, tonal_db: float) -> Tona
     tonal[lo:hi] = (prominence[lo:hi] >= tonal_db) & transient & local_max
     tonal[:, tonal.sum(axis=0) > MAX_TONAL_BINS_PER_FRAME] = False
     return TonalPeaks(tonal, prominence)
-
-
-def detect_wheezes(
-    spec: Spectrogram, tonal: TonalPeaks, *, min_duration_s: float = 0.1
-) -> WheezeEvents:
-    """Wheeze events (start, end, dominant frequency): tonal peaks linked into lasting ridges."""
-    rows = np.flatnonzero(tonal.footprint.any(axis=1))
-    if len(rows) == 0:
-        return WheezeEvents(np.zeros(0), np.zeros(0), np.zeros(0))
-    band = slice(int(rows[0]), int(rows[-1]) + 1)  # only the searched band can hold ridges
-    freqs = spec.freqs_hz[band]
-    prominence = tonal.prominence_db[band]
-    linked = tonal.footprint[band]
-    peaks = tonal.peaks[band]
-    labels, count = ndimage.label(linked, structure=np.ones((3, 3), dtype=bool))
-    if count == 0:
-        return WheezeEvents(np.zeros(0), np.zeros(0), np.zeros(0))
-    index = np.arange(1, count + 1)
-    boxes = ndimage.find_objects(labels)
-    first = np.array([box[1].start for box in boxes])
-    last = np.array([box[1].stop - 1 for box in boxes])
-    duration = (last - first + 1) * spec.hop_s
-    weight = np.where(peaks, 10.0 ** (prominence / 10.0), 0.0)
-    freq_grid = np.broadcast_to(freqs[:, None], peaks.shape)
-    total = ndimage.sum(weight, labels, index)
-    dominant = ndimage.sum(weight * freq_grid, labels, index) / np.maximum(total, 1e-30)
-    keep = duration >= min_duration_s
-    half = 0.5 * spec.window_s
-    start = spec.times_s[first[keep]] - half
-    end = spec.times_s[last[keep]] + half
-    order = np.argsort(start)
-    return WheezeEvents(
-        np.maximum(start[order], 0.0), end[order], np.asarray(dominant)[keep][order]
-    )

@@ -1,0 +1,295 @@
+"""Learned wheeze, crackle and quality detectors, evaluated in numpy.
+
+Three logistic regressions on standardised features (`stethoscope.lung.features`), fitted by
+`training/train_lung.py` on SPRSound 2022 (events and record labels) and a synthetic noise corpus,
+stored with their thresholds and provenance in `lung_detectors.json`:
+
+* `crackle` and `wheeze`: the probability that a 0.256 s window lies in a breath the annotators
+  marked as holding crackles (wheezes). A recording has the sound when its score — the mean of
+  its `TOP_WINDOWS` most probable windows, or of all its windows, whichever the training chose
+  for the head (`record_aggregate`) — reaches the head's `record_threshold`; only then are its
+  windows at or above `event_threshold` reported, each as one finding with its probability — a
+  crackle at the loudest 4 ms of the window, a wheeze spanning the run of such windows.
+* `coarse`: among crackle windows, the probability the crackles are coarse (else fine).
+* `quality`: from the recording summary, the probability that the take is usable; below
+  `threshold` the recording gets no wheeze or crackle decision at all.
+
+The thresholds are chosen on the training patients only (see training/train_lung.py).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from stethoscope.arrays import FloatArray
+from stethoscope.lung.features import (
+    FRAME_FEATURES,
+    RECORD_FEATURES,
+    WINDOW_FEATURES,
+    LungFeatures,
+)
+
+MODEL_PATH = Path(__file__).with_name("lung_detectors.json")
+#: A recording's "top" score is the mean of its most probable windows: one stray window is not a
+#: finding, a few are (fixed a priori, not tuned). Wheezes are local and suit it; crackles, spread
+#: over many breaths, may suit the mean of all windows better: training picks per head.
+TOP_WINDOWS = 3
+RecordAggregate = Literal["top", "mean"]
+#: Low-pitched wheezes (rhonchi) lie at or below 200 Hz (Pasterkamp et al. 1997, Am J Respir Crit
+#: Care Med 156(3)); stridor is a very high-pitched, loud wheeze — above 600 Hz here (a pitch
+#: rule only, not validated: SPRSound has 15 stridor events, and its device passes little above
+#: 800 Hz).
+RHONCHUS_MAX_HZ = 200.0
+STRIDOR_MIN_HZ = 600.0
+#: Windows overlap by half: a run of windows is one wheeze from the first start to the last end.
+WheezeKind = Literal["wheeze", "rhonchus", "stridor"]
+
+
+@dataclass(frozen=True)
+class LogisticHead:
+    """Standardise, then a logistic regression — on the features, or, when the model file gives
+    `members`, the mean probability of a few small MLPs (one hidden layer of rectified units,
+    trained from different seeds: one alone moves by ±0.01 in the figures with the seed)."""
+
+    mean: FloatArray
+    scale: FloatArray
+    coef: FloatArray
+    intercept: float
+    members: tuple[tuple[FloatArray, FloatArray, FloatArray, float], ...] = ()
+
+    def probability(self, features: FloatArray) -> FloatArray:
+        z = (features - self.mean) / self.scale
+        if not self.members:
+            return _sigmoid(z @ self.coef + self.intercept)
+        total = np.zeros(len(z))
+        for hidden_coef, hidden_intercept, coef, intercept in self.members:
+            total += _sigmoid(
+                np.maximum(z @ hidden_coef + hidden_intercept, 0.0) @ coef + intercept
+            )
+        mean: FloatArray = total / len(self.members)
+        return mean
+
+    @staticmethod
+    def from_json(raw: dict[str, Any]) -> LogisticHead:
+        members = tuple(
+            (
+                np.asarray(m["hidden_coef"], dtype=np.float64),
+                np.asarray(m["hidden_intercept"], dtype=np.float64),
+                np.asarray(m["coef"], dtype=np.float64),
+                float(m["intercept"]),
+            )
+            for m in raw.get("members", [])
+        )
+        return LogisticHead(
+            np.asarray(raw["mean"], dtype=np.float64),
+            np.asarray(raw["scale"], dtype=np.float64),
+            np.asarray(raw.get("coef", []), dtype=np.float64),
+            float(raw.get("intercept", 0.0)),
+            members,
+        )
+
+
+def _sigmoid(logit: FloatArray) -> FloatArray:
+    p: FloatArray = 1.0 / (1.0 + np.exp(-np.clip(logit, -30.0, 30.0)))
+    return p
+
+
+@dataclass(frozen=True)
+class EventHead:
+    """A window detector with its recording and event thresholds."""
+
+    head: LogisticHead
+    record_aggregate: RecordAggregate
+    record_threshold: float
+    event_threshold: float
+
+    def record_score(self, window_probability: FloatArray) -> float:
+        return record_score(window_probability, self.record_aggregate)
+
+    @staticmethod
+    def from_json(raw: dict[str, Any]) -> EventHead:
+        aggregate = raw.get("record_aggregate", "top")
+        if aggregate not in ("top", "mean"):
+            raise ValueError(f"unknown record aggregate {aggregate!r}")
+        return EventHead(
+            LogisticHead.from_json(raw),
+            aggregate,
+            float(raw["record_threshold"]),
+            float(raw["event_threshold"]),
+        )
+
+
+@dataclass(frozen=True)
+class LungDetectors:
+    crackle: EventHead
+    wheeze: EventHead
+    coarse: LogisticHead
+    quality: LogisticHead
+    quality_threshold: float
+
+    @staticmethod
+    def from_json(raw: dict[str, Any]) -> LungDetectors:
+        if (
+            tuple(raw["window_features"]) != WINDOW_FEATURES
+            or tuple(raw["record_features"]) != RECORD_FEATURES
+        ):
+            raise ValueError("lung detector model was fitted on other features: retrain it")
+        return LungDetectors(
+            EventHead.from_json(raw["crackle"]),
+            EventHead.from_json(raw["wheeze"]),
+            LogisticHead.from_json(raw["coarse"]),
+            LogisticHead.from_json(raw["quality"]),
+            float(raw["quality"]["threshold"]),
+        )
+
+
+@lru_cache(maxsize=1)
+def load_model_file(path: Path = MODEL_PATH) -> dict[str, Any]:
+    raw: dict[str, Any] = json.loads(path.read_text())
+    return raw
+
+
+@lru_cache(maxsize=8)
+def load_detectors(path: Path = MODEL_PATH, fold: int | None = None) -> LungDetectors:
+    """The shipped detectors, or (for the out-of-fold bench) those fitted without fold `fold`."""
+    raw = load_model_file(path)
+    if fold is None:
+        return LungDetectors.from_json(raw)
+    return LungDetectors.from_json({**raw, **raw["folds"][fold]})
+
+
+@dataclass(frozen=True)
+class CrackleFinding:
+    time_s: float
+    coarse: bool
+    confidence: float
+
+
+@dataclass(frozen=True)
+class WheezeFinding:
+    start_s: float
+    end_s: float
+    frequency_hz: float
+    kind: WheezeKind
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What the detectors say about one recording."""
+
+    usable: bool
+    usable_probability: float
+    usable_threshold: float
+    crackle_score: float  # mean of the top windows' probabilities
+    wheeze_score: float
+    crackle_present: bool | None  # None when the take is not usable
+    wheeze_present: bool | None
+    crackles: list[CrackleFinding]
+    wheezes: list[WheezeFinding]
+    crackle_probability: FloatArray  # per window
+    wheeze_probability: FloatArray
+
+
+def record_score(window_probability: FloatArray, aggregate: RecordAggregate = "top") -> float:
+    """Mean of the `TOP_WINDOWS` most probable windows (all of them if fewer), or of all."""
+    if len(window_probability) == 0:
+        return 0.0
+    if aggregate == "mean":
+        return float(np.mean(window_probability))
+    k = min(TOP_WINDOWS, len(window_probability))
+    return float(np.mean(np.partition(window_probability, -k)[-k:]))
+
+
+def detect(features: LungFeatures, model: LungDetectors) -> Findings:
+    """Quality, record-level decisions and the reported events of one recording."""
+    usable_p = float(model.quality.probability(features.record[None, :])[0])
+    usable = usable_p >= model.quality_threshold
+    p_crackle = model.crackle.head.probability(features.windows)
+    p_wheeze = model.wheeze.head.probability(features.windows)
+    c_score = model.crackle.record_score(p_crackle)
+    w_score = model.wheeze.record_score(p_wheeze)
+    crackle_present: bool | None = None
+    wheeze_present: bool | None = None
+    crackles: list[CrackleFinding] = []
+    wheezes: list[WheezeFinding] = []
+    if usable:
+        crackle_present = c_score >= model.crackle.record_threshold
+        wheeze_present = w_score >= model.wheeze.record_threshold
+        if crackle_present:
+            crackles = _crackles(features, p_crackle, model)
+        if wheeze_present:
+            wheezes = _wheezes(features, p_wheeze, model.wheeze.event_threshold)
+    return Findings(
+        usable,
+        usable_p,
+        model.quality_threshold,
+        c_score,
+        w_score,
+        crackle_present,
+        wheeze_present,
+        crackles,
+        wheezes,
+        p_crackle,
+        p_wheeze,
+    )
+
+
+def _crackles(
+    features: LungFeatures, probability: FloatArray, model: LungDetectors
+) -> list[CrackleFinding]:
+    """One crackle per window at or above the event threshold, at the window's sharpest 4 ms."""
+    chosen = np.flatnonzero(probability >= model.crackle.event_threshold)
+    if len(chosen) == 0:
+        return []
+    column = FRAME_FEATURES.index("transient_diff_db")
+    coarse = model.coarse.probability(features.windows[chosen]) >= 0.5
+    found = []
+    for k, index in enumerate(chosen):
+        frames = features.window_frames(int(index))
+        sharpest = frames.start + int(np.argmax(features.frames[frames, column]))
+        found.append(
+            CrackleFinding(
+                float(features.loudest_s[sharpest]), bool(coarse[k]), float(probability[index])
+            )
+        )
+    return found
+
+
+def _wheezes(
+    features: LungFeatures, probability: FloatArray, threshold: float
+) -> list[WheezeFinding]:
+    """Runs of windows at or above the threshold, each one wheeze with the median frequency of
+    its strongest tonal ridge."""
+    above = probability >= threshold
+    if not above.any():
+        return []
+    edges = np.diff(np.concatenate([[0], above.astype(np.int8), [0]]))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    low = features.frames[:, FRAME_FEATURES.index("ridge_low_db")]
+    high = features.frames[:, FRAME_FEATURES.index("ridge_high_db")]
+    frequency = np.where(low > high, features.peak_hz_low, features.peak_hz_high)
+    found = []
+    for a, b in zip(starts, stops, strict=True):
+        first = features.window_frames(int(a)).start
+        last = features.window_frames(int(b - 1)).stop
+        hz = float(np.median(frequency[first:last]))
+        kind: WheezeKind = (
+            "rhonchus" if hz <= RHONCHUS_MAX_HZ else "stridor" if hz >= STRIDOR_MIN_HZ else "wheeze"
+        )
+        found.append(
+            WheezeFinding(
+                float(features.window_start_s[a]),
+                float(features.window_end_s[b - 1]),
+                hz,
+                kind,
+                float(probability[a:b].max()),
+            )
+        )
+    return found
