@@ -287,6 +287,7 @@ def exam_bundle(
     patient_birth_year: int | None = None,
     patient_mrn: str | None = None,
     patient_name: str | None = None,
+    report_url: str | None = None,
 ) -> dict[str, Any]:
     """One exam as a Bundle: the Patient, an Observation per patient-level finding (murmur,
     wheeze, crackle: present/absent, with the sites where heard; heart and respiratory rate) and
@@ -336,6 +337,10 @@ def exam_bundle(
         "result": [{"reference": f"Observation/{o['id']}"} for o in observations],
         "conclusion": exam_conclusion(assessment),
     }
+    if report_url:
+        report["presentedForm"] = [
+            {"contentType": "application/pdf", "url": report_url, "title": "Exam report (PDF)"}
+        ]
     patient = patient_resource(
         clinic_id, patient_id, patient_sex, patient_birth_year, patient_mrn, patient_name
     )

@@ -130,7 +130,11 @@ def simulate_lung(
     seed: int = 0,
 ) -> SimulatedLung:
     """Synthesise a lung recording: breath noise (louder in inspiration), optional expiratory
-    wheeze at `wheeze_hz`, optional inspiratory crackles, optional heart sounds underneath."""
+    wheeze at `wheeze_hz`, optional inspiratory crackles, optional heart sounds underneath.
+
+    The breath noise is band-limited to 100-500 Hz, as vesicular sounds are (most energy below
+    400 Hz), with faint heart sounds: a flat 100-1000 Hz band with loud heart sounds is what the
+    learned lung quality model (lung/detectors.py) calls "not breath sounds", and rightly."""
     rng = np.random.default_rng(seed)
     fs = sample_rate_hz
     n = round(duration_s * fs)
@@ -145,10 +149,10 @@ def simulate_lung(
         0.2 * np.sin(np.pi * (phase - in_share) / (1 - in_share)) ** 2,
     )
     breath = signal.sosfiltfilt(
-        signal.butter(4, [100, min(1000, 0.45 * fs)], "bandpass", fs=fs, output="sos"),
+        signal.butter(4, [100, min(500, 0.45 * fs)], "bandpass", fs=fs, output="sos"),
         rng.standard_normal(n),
     )
-    x = breath * (0.05 + breath_gain)
+    x = breath * (0.1 + breath_gain)
     onsets = np.arange(0.0, duration_s, period)
 
     wheezes: list[tuple[float, float, float]] = []
@@ -174,7 +178,7 @@ def simulate_lung(
 
     if heart_rate_bpm is not None:
         heart = simulate_heart(duration_s, heart_rate_bpm, fs, snr_db=60.0, seed=seed + 1)
-        x += 0.4 * heart.samples * float(np.std(x)) / float(np.std(heart.samples))
+        x += 0.1 * heart.samples * float(np.std(x)) / float(np.std(heart.samples))
     x += rng.standard_normal(n) * float(np.std(x)) * 10 ** (-snr_db / 20)
     x *= 0.5 / float(np.max(np.abs(x)))
     return SimulatedLung(x, fs, respiratory_rate_bpm, onsets, wheezes, crackles)

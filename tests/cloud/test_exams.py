@@ -165,6 +165,10 @@ def test_exam_fhir_report_validates(world: World) -> None:
     bundle = Bundle.model_validate(response.get_json())
     kinds = [e.resource.get_resource_type() for e in bundle.entry]
     assert kinds.count("DiagnosticReport") == 1 and "Patient" in kinds
+    report = next(
+        e.resource for e in bundle.entry if e.resource.get_resource_type() == "DiagnosticReport"
+    )
+    assert report.presentedForm[0].url.endswith(f"/exams/{exam['id']}/report.pdf")
     rates = [e.resource for e in bundle.entry if e.resource.get_resource_type() == "Observation"
              and e.resource.code.coding[0].code == "8867-4"]  # fmt: skip
     assert rates and float(rates[0].valueQuantity.value) == pytest.approx(66.0, abs=5.0)

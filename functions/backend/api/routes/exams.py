@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from backend import audit, exams
@@ -222,7 +222,9 @@ def _site_audio(clinic_id: str, recording_id: str, kind: str) -> tuple[Any, floa
     response_class=Response,
     responses={200: {"content": {"application/fhir+json": {}}}, **PROBLEMS},
 )
-def exam_fhir(exam_id: ExamId, access: Annotated[ClinicAccess, Depends(CLINICAL)]) -> Response:
+def exam_fhir(
+    exam_id: ExamId, request: Request, access: Annotated[ClinicAccess, Depends(CLINICAL)]
+) -> Response:
     """A FHIR R4 Bundle: the Patient, the exam's DiagnosticReport (its conclusion is the
     assessment) with an Observation per site finding, and each site's Media."""
     from stethoscope.fhir import exam_bundle
@@ -246,6 +248,7 @@ def exam_fhir(exam_id: ExamId, access: Annotated[ClinicAccess, Depends(CLINICAL)
         assessed_at=(exam.assessed_at or exam.updated_at).isoformat(),
         assessment=exam.assessment,
         analysis_version=exam.analysis_version,
+        report_url=str(request.url).split("?")[0].removesuffix("/fhir") + "/report.pdf",
     )
     audit.record(db, access, "exam.fhir", f"exams/{exam_id}/fhir", patient_id=exam.patient_id)
     return Response(json.dumps(bundle), media_type="application/fhir+json")
