@@ -425,12 +425,33 @@ def watch(
 ) -> None:
     """Keep draining the outbox; back off while offline (Ctrl-C stops)."""
     config = _config(api_url, clinic, outbox)
+    console.print(
+        f"watching {config.outbox_dir} for clinic {config.clinic_id or '(none)'} via "
+        f"{config.api_url}; Ctrl-C stops"
+    )
     delay = interval_s
+    online = True
     with _open_outbox(config) as box:
         try:
             while True:
                 code = _sync(config, box, quiet=True)
-                delay = min(delay * 2, config.max_backoff_s) if code == EXIT_OFFLINE else interval_s
+                if code == EXIT_AUTH:
+                    console.print(
+                        "[red]not signed in: run `steth-upload login`, then watch again[/red]"
+                    )
+                    raise typer.Exit(EXIT_AUTH)
+                if code == EXIT_OFFLINE:
+                    delay = min(delay * 2, config.max_backoff_s)
+                    if online:
+                        console.print(
+                            f"[yellow]offline: takes are kept; retrying every "
+                            f"{delay:.0f}-{config.max_backoff_s:.0f} s[/yellow]"
+                        )
+                    online = False
+                else:
+                    if not online:
+                        console.print("[green]back online[/green]")
+                    online, delay = True, interval_s
                 time.sleep(delay)
         except KeyboardInterrupt:
             console.print("stopped")
@@ -840,7 +861,8 @@ def _sync(config: UploaderConfig, box: Outbox, *, quiet: bool = False) -> int:
 
         def on_progress(item: Item, offset: int) -> None:
             if item.id not in tasks:
-                tasks[item.id] = progress.add_task(f"upload {item.id}", total=item.size_bytes)
+                label = f"upload {item.site} {short_id(item.id)}"
+                tasks[item.id] = progress.add_task(label, total=item.size_bytes)
             progress.update(tasks[item.id], completed=offset)
 
         uploader = Uploader(config, box, lambda: _token(config), progress=on_progress)

@@ -28,7 +28,8 @@ class UploaderConfig:
     api_key: str
     auth_emulator: str | None = None
     retention_days: float = 7.0
-    chunk_bytes: int = 1024 * 1024  # a multiple of 256 KiB, as resumable uploads require
+    chunk_bytes: int = 256 * 1024  # a multiple of 256 KiB, as resumable uploads require; the
+    # smallest, so progress moves on a slow clinic uplink and a lost chunk costs little
     max_backoff_s: float = 60.0
     max_bytes_per_s: float | None = None  # upload bandwidth cap (None: as fast as the link allows)
     audio_format: str = "flac"  # how takes are stored and uploaded: flac or wav

@@ -139,3 +139,40 @@ def test_sign_in_errors_are_words_and_a_shared_laptop_logs_out(clinic: Clinic) -
     assert len(unreachable.output.splitlines()) <= 3
     assert "signed out" in run(env, "logout").output
     assert run(env, "whoami").exit_code == EXIT_AUTH
+
+
+def test_watch_says_where_it_is_and_stops_when_nobody_is_signed_in(clinic: Clinic) -> None:  # noqa: F811
+    import subprocess
+    import sys
+    import time as clock
+
+    env = clinic.env()
+    offline = {**env, "STETH_API_URL": f"http://127.0.0.1:{free_port()}"}
+    run(
+        offline,
+        "record",
+        "--simulate",
+        "--patient",
+        "p1",
+        "--site",
+        "mitral",
+        "--seconds",
+        "12",
+        "--yes",
+        "--no-upload",
+    )
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "edge_uploader", "watch", "--interval", "1"],
+        env={**offline, "COLUMNS": "80"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    clock.sleep(15)  # a step retries for ~8 s before it calls the server unreachable
+    watcher.terminate()
+    output = watcher.communicate(timeout=30)[0]
+    assert "watching" in output and "offline: takes are kept" in output, output
+    assert output.count("offline: takes are kept") == 1, "said once, not every pass"
+    run(env, "logout")
+    signed_out = run(env, "watch", "--interval", "1")
+    assert signed_out.exit_code == EXIT_AUTH and "steth-upload login" in signed_out.output
