@@ -72,7 +72,8 @@ class StoredObject:
 
 
 class ObjectMetadata(BaseModel):
-    """The custom metadata of a recording object, validated."""
+    """The custom metadata of a recording object: built here when the upload session is made
+    (`to_gcs`) and parsed here when the object arrives (`parse`), so the two cannot drift."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -82,6 +83,13 @@ class ObjectMetadata(BaseModel):
     deviceId: str  # noqa: N815
     recordedAt: datetime  # noqa: N815
     uploadedBy: DocumentId  # noqa: N815
+    clientRecordingId: str | None = None  # noqa: N815
+    examId: DocumentId | None = None  # noqa: N815
+
+    def to_gcs(self) -> dict[str, str]:
+        """The metadata as Cloud Storage stores it (strings; absent fields left out)."""
+        values = self.model_dump(mode="json", exclude_none=True)
+        return {key: str(value) for key, value in values.items()}
 
     @classmethod
     def parse(cls, metadata: dict[str, str]) -> tuple[ObjectMetadata | None, str]:

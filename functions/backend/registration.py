@@ -14,9 +14,10 @@ from datetime import datetime, timedelta
 from backend import blobs
 from backend.clients import firestore_client
 from backend.documents import Recording, RecordingStatus
-from backend.objects import AudioFormat, recording_path
+from backend.objects import AudioFormat, ObjectMetadata, recording_path
 from backend.recordings import now_utc, recording_ref
 from backend.settings import Settings
+from stethoscope.sites import Kind, Site
 
 
 class RegistrationConflictError(Exception):
@@ -38,8 +39,8 @@ class RecordingRequest:
     client_recording_id: str
     device_id: str
     patient_id: str
-    site: str
-    kind: str
+    site: Site
+    kind: Kind
     recorded_at: datetime
     size_bytes: int
     created_by: str
@@ -107,16 +108,16 @@ def register(request: RecordingRequest, settings: Settings) -> Registration:
         settings.bucket,
         recording.storage_path,
         request.size_bytes,
-        {
-            "patientId": request.patient_id,
-            "site": request.site,
-            "kind": request.kind,
-            "deviceId": request.device_id,
-            "recordedAt": request.recorded_at.isoformat(),
-            "uploadedBy": request.created_by,
-            "clientRecordingId": request.client_recording_id,
-            **({"examId": request.exam_id} if request.exam_id else {}),
-        },
+        ObjectMetadata(
+            patientId=request.patient_id,
+            site=request.site,
+            kind=request.kind,
+            deviceId=request.device_id,
+            recordedAt=request.recorded_at,
+            uploadedBy=request.created_by,
+            clientRecordingId=request.client_recording_id,
+            examId=request.exam_id,
+        ).to_gcs(),
     )
     return Registration(
         recording_id, recording, created, url, now + timedelta(seconds=settings.upload_url_ttl_s)
