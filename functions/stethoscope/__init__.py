@@ -19,15 +19,18 @@ from stethoscope.version import ANALYSIS_VERSION
 if TYPE_CHECKING:
     from stethoscope.analysis import analyze, analyze_file
     from stethoscope.exam import ExamAssessment, assess_exam
+    from stethoscope.exam_lung import LungExamAssessment, assess_lung_exam
 
 __all__ = [
     "ANALYSIS_VERSION",
     "AnalysisInputError",
     "AnalysisResult",
     "ExamAssessment",
+    "LungExamAssessment",
     "analyze",
     "analyze_file",
     "assess_exam",
+    "assess_lung_exam",
 ]
 
 
@@ -40,4 +43,8 @@ def __getattr__(name: str) -> Any:
         from stethoscope import exam
 
         return getattr(exam, name)
+    if name in ("assess_lung_exam", "LungExamAssessment"):
+        from stethoscope import exam_lung
+
+        return getattr(exam_lung, name)
     raise AttributeError(f"module 'stethoscope' has no attribute {name!r}")
