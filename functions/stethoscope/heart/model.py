@@ -88,6 +88,35 @@ class PerceptronModel:
         )
 
 
+@dataclass(frozen=True)
+class CycleRange:
+    """Where the envelope autocorrelation at fractions and multiples of the decoded cycle lay for
+    the training folds' correctly rated recordings (central `1 - 2 * tail` share per cue).
+
+    Outside it, the decoded cycle is probably not the envelope's own period (a 1.5x, 2x or 3x
+    rate error: issue 12), and the rate confidence is capped below one half."""
+
+    feature_names: tuple[str, ...]
+    low: FloatArray
+    high: FloatArray
+    cap: float  # the rate confidence of a recording outside the range is at most this
+    tail: float
+
+    def outside(self, named: dict[str, float]) -> bool:
+        values = np.array([named[n] for n in self.feature_names])  # NaN: not judged
+        return bool(np.any((values < self.low) | (values > self.high)))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CycleRange:
+        return cls(
+            tuple(d["feature_names"]),
+            np.asarray(d["low"], dtype=np.float64),
+            np.asarray(d["high"], dtype=np.float64),
+            float(d["cap"]),
+            float(d["tail"]),
+        )
+
+
 def _either(d: dict[str, Any]) -> LogisticModel | PerceptronModel:
     return PerceptronModel.from_dict(d) if "hidden_weights" in d else LogisticModel.from_dict(d)
 
@@ -99,6 +128,7 @@ class HeartModel:
     interpretable: LogisticModel | PerceptronModel  # P(a heart recording we can interpret)
     rate_correct: LogisticModel | PerceptronModel  # P(heart rate within 5 bpm of the annotation)
     decoder: DecoderSettings  # the S1/S2 decoder's weights
+    rate_cycle_range: CycleRange | None = None  # caps the rate confidence (None: no cap)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> HeartModel:
@@ -108,6 +138,7 @@ class HeartModel:
             _either(d["interpretable"]),
             _either(d["rate_correct"]),
             DecoderSettings(**d.get("decoder", {})),
+            CycleRange.from_dict(d["rate_cycle_range"]) if "rate_cycle_range" in d else None,
         )
 
 
