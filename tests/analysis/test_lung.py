@@ -17,8 +17,14 @@ import pytest
 from stethoscope import analyze
 from stethoscope.audio import read_recording, resample
 from stethoscope.lung.analysis import ANALYSIS_RATE_HZ, without_findings
-from stethoscope.lung.detectors import MODEL_PATH, load_detectors, load_model_file
-from stethoscope.lung.features import RECORD_FEATURES, WINDOW_FEATURES
+from stethoscope.lung.detectors import (
+    MODEL_PATH,
+    EventHead,
+    load_detectors,
+    load_model_file,
+    record_inputs,
+)
+from stethoscope.lung.features import RECORD_FEATURES, WINDOW_FEATURES, lung_features
 from stethoscope.simulate import simulate_heart, simulate_lung
 from training.noise_corpus import COLOURS, noise_take
 
@@ -115,6 +121,22 @@ def test_model_file_loads_and_carries_provenance() -> None:
     detectors = load_detectors()
     assert 0.0 < detectors.quality_threshold < 1.0
     json.dumps(raw)  # plain JSON
+
+
+def test_the_crackle_record_head_matches_its_inputs() -> None:
+    raw = load_model_file()
+    assert raw["crackle"]["record_aggregate"] == "head"
+    with pytest.raises(ValueError, match="record_head"):
+        EventHead.from_json({k: v for k, v in raw["crackle"].items() if k != "record_head"})
+    detectors = load_detectors()
+    head = detectors.crackle.record_head
+    assert head is not None
+    sim = simulate_lung(10.0, 20.0, ANALYSIS_RATE_HZ, seed=7)
+    features = lung_features(sim.samples, sim.sample_rate_hz)
+    p = np.full(len(features.windows), 0.5)
+    assert record_inputs(features, p, p).shape == head.mean.shape
+    result = analyze(sim.samples, sim.sample_rate_hz, kind="lung")
+    assert result.lung is not None and 0.0 <= result.lung.crackle_score <= 1.0
 
 
 def _analysis_signal(path: Path) -> tuple[np.ndarray, float]:

@@ -6,8 +6,9 @@ stored with their thresholds and provenance in `lung_detectors.json`:
 
 * `crackle` and `wheeze`: the probability that a 0.256 s window lies in a breath the annotators
   marked as holding crackles (wheezes). A recording has the sound when its score — the mean of
-  its `TOP_WINDOWS` most probable windows, or of all its windows, whichever the training chose
-  for the head (`record_aggregate`) — reaches the head's `record_threshold`; only then are its
+  its `TOP_WINDOWS` most probable windows, or of all its windows, or (crackles) the probability
+  of a record-level logistic regression on `record_inputs`, as the head's `record_aggregate`
+  says — reaches the head's `record_threshold`; only then are its
   windows at or above `event_threshold` reported, each as one finding with its probability — a
   crackle at the loudest 4 ms of the window, a wheeze spanning the run of such windows.
 * `coarse`: among crackle windows, the probability the crackles are coarse (else fine).
@@ -40,7 +41,19 @@ MODEL_PATH = Path(__file__).with_name("lung_detectors.json")
 #: finding, a few are (fixed a priori, not tuned). Wheezes are local and suit it; crackles, spread
 #: over many breaths, may suit the mean of all windows better: training picks per head.
 TOP_WINDOWS = 3
-RecordAggregate = Literal["top", "mean"]
+#: "head": a record-level logistic regression (`record_head`) on `record_inputs` — summaries of the
+#: window probabilities, the recording summary and the windows' mean and 90th percentile.
+RecordAggregate = Literal["top", "mean", "head"]
+#: The window-probability summaries `record_inputs` passes to a record head, per window head
+#: (crackle, then wheeze), on the logit scale where noted (fixed a priori, not tuned).
+PROBABILITY_SUMMARIES = (
+    "logit_top3",
+    "logit_top10",
+    "logit_mean",
+    "logit_p75",
+    "share_at_0.9",
+    "share_at_0.7",
+)
 #: Low-pitched wheezes (rhonchi) lie at or below 200 Hz (Pasterkamp et al. 1997, Am J Respir Crit
 #: Care Med 156(3)); stridor is a very high-pitched, loud wheeze — above 600 Hz here (a pitch
 #: rule only, not validated: SPRSound has 15 stridor events, and its device passes little above
@@ -108,20 +121,36 @@ class EventHead:
     record_aggregate: RecordAggregate
     record_threshold: float
     event_threshold: float
+    record_head: LogisticHead | None = None
 
-    def record_score(self, window_probability: FloatArray) -> float:
-        return record_score(window_probability, self.record_aggregate)
+    def record_score(
+        self,
+        window_probability: FloatArray,
+        features: LungFeatures | None = None,
+        other_probability: FloatArray | None = None,
+    ) -> float:
+        """The recording's score; a record head needs the features and the other head's
+        window probabilities too (its inputs: `record_inputs`)."""
+        if self.record_aggregate != "head":
+            return record_score(window_probability, self.record_aggregate)
+        assert self.record_head is not None and features is not None
+        assert other_probability is not None
+        x = record_inputs(features, window_probability, other_probability)
+        return float(self.record_head.probability(x[None, :])[0])
 
     @staticmethod
     def from_json(raw: dict[str, Any]) -> EventHead:
         aggregate = raw.get("record_aggregate", "top")
-        if aggregate not in ("top", "mean"):
+        if aggregate not in ("top", "mean", "head"):
             raise ValueError(f"unknown record aggregate {aggregate!r}")
+        if aggregate == "head" and "record_head" not in raw:
+            raise ValueError("record aggregate 'head' without a record_head")
         return EventHead(
             LogisticHead.from_json(raw),
             aggregate,
             float(raw["record_threshold"]),
             float(raw["event_threshold"]),
+            LogisticHead.from_json(raw["record_head"]) if aggregate == "head" else None,
         )
 
 
@@ -187,7 +216,7 @@ class Findings:
     usable: bool
     usable_probability: float
     usable_threshold: float
-    crackle_score: float  # mean of the top windows' probabilities
+    crackle_score: float  # the record head's probability (or the top windows' mean)
     wheeze_score: float
     crackle_present: bool | None  # None when the take is not usable
     wheeze_present: bool | None
@@ -207,14 +236,56 @@ def record_score(window_probability: FloatArray, aggregate: RecordAggregate = "t
     return float(np.mean(np.partition(window_probability, -k)[-k:]))
 
 
+def _logit(p: float) -> float:
+    q = min(max(p, 1e-4), 1.0 - 1e-4)
+    return float(np.log(q / (1.0 - q)))
+
+
+def _summaries(p: FloatArray) -> list[float]:
+    """`PROBABILITY_SUMMARIES` of one head's window probabilities."""
+    if len(p) == 0:
+        return [_logit(0.0)] * 4 + [0.0, 0.0]
+    ordered = np.sort(p)[::-1]
+    return [
+        _logit(float(ordered[:3].mean())),
+        _logit(float(ordered[:10].mean())),
+        _logit(float(p.mean())),
+        _logit(float(np.quantile(p, 0.75))),
+        float(np.mean(p >= 0.9)),
+        float(np.mean(p >= 0.7)),
+    ]
+
+
+def record_inputs(features: LungFeatures, p_self: FloatArray, p_other: FloatArray) -> FloatArray:
+    """A record head's inputs: `PROBABILITY_SUMMARIES` of its own window head, then of the other
+    (crackle and wheeze share breaths), log window count, the recording summary
+    (`RECORD_FEATURES`), and the mean and 90th percentile of each window feature."""
+    windows = features.windows
+    if len(windows):
+        mean, p90 = windows.mean(axis=0), np.quantile(windows, 0.9, axis=0)
+    else:
+        mean = p90 = np.zeros(len(WINDOW_FEATURES))
+    x: FloatArray = np.concatenate(
+        [
+            _summaries(p_self),
+            _summaries(p_other),
+            [float(np.log(max(len(windows), 1)))],
+            features.record,
+            mean,
+            p90,
+        ]
+    )
+    return x
+
+
 def detect(features: LungFeatures, model: LungDetectors) -> Findings:
     """Quality, record-level decisions and the reported events of one recording."""
     usable_p = float(model.quality.probability(features.record[None, :])[0])
     usable = usable_p >= model.quality_threshold
     p_crackle = model.crackle.head.probability(features.windows)
     p_wheeze = model.wheeze.head.probability(features.windows)
-    c_score = model.crackle.record_score(p_crackle)
-    w_score = model.wheeze.record_score(p_wheeze)
+    c_score = model.crackle.record_score(p_crackle, features, p_wheeze)
+    w_score = model.wheeze.record_score(p_wheeze, features, p_crackle)
     crackle_present: bool | None = None
     wheeze_present: bool | None = None
     crackles: list[CrackleFinding] = []
