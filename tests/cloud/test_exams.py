@@ -106,8 +106,10 @@ def test_concurrent_site_results_never_lose_an_update(world: World) -> None:
 
 def test_reanalysis_updates_the_exam(world: World) -> None:
     exam = open_exam(world, sites=["mitral", "aortic"])
-    objects = [take(world, exam["id"], site, "heart", heart_wav(8.0, 80.0, seed=n), n)
-               for n, site in enumerate(exam["siteOrder"])]  # fmt: skip
+    objects = [
+        take(world, exam["id"], site, "heart", heart_wav(8.0, 80.0, seed=n), n)
+        for n, site in enumerate(exam["siteOrder"])
+    ]
     for obj in objects:
         process_object(obj)
     before = get_exam(world, exam["id"])
@@ -169,8 +171,12 @@ def test_exam_fhir_report_validates(world: World) -> None:
         e.resource for e in bundle.entry if e.resource.get_resource_type() == "DiagnosticReport"
     )
     assert report.presentedForm[0].url.endswith(f"/exams/{exam['id']}/report.pdf")
-    rates = [e.resource for e in bundle.entry if e.resource.get_resource_type() == "Observation"
-             and e.resource.code.coding[0].code == "8867-4"]  # fmt: skip
+    rates = [
+        e.resource
+        for e in bundle.entry
+        if e.resource.get_resource_type() == "Observation"
+        and e.resource.code.coding[0].code == "8867-4"
+    ]
     assert rates and float(rates[0].valueQuantity.value) == pytest.approx(66.0, abs=5.0)
     assert world.client.get(f"/v1/clinics/c1/exams/{exam['id']}/fhir",
                             headers=bearer("u-upl")).status_code == 403  # fmt: skip
@@ -178,3 +184,16 @@ def test_exam_fhir_report_validates(world: World) -> None:
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
     assert b"heart rate 6" in pdf.data, "the assessment is in the PDF's metadata"
     assert len(pdf.data) < 1_000_000
+    history = world.client.get("/v1/clinics/c1/patients/p1/history", headers=CLIN).get_json()
+    listed = {e["examId"]: e for e in history["exams"]}
+    assert listed[exam["id"]]["status"] == "assessed"
+    assert listed[exam["id"]]["assessment"]["heartRateBpm"] == pytest.approx(66.0, abs=5.0)
+    patient_bundle = Bundle.model_validate(
+        world.client.get("/v1/clinics/c1/patients/p1/fhir", headers=CLIN).get_json()
+    )
+    report_ids = [
+        e.resource.id
+        for e in patient_bundle.entry
+        if e.resource.get_resource_type() == "DiagnosticReport"
+    ]
+    assert f"{exam['id']}-report".replace("_", "-") in report_ids, "the exam's report is in it"

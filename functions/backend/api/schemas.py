@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field, field_validator, model_validator
 
@@ -144,9 +144,22 @@ class HistoryEntry(Document):
     summary: RecordingSummary | None = None
 
 
+class ExamHistoryEntry(Document):
+    """One exam in a patient's history: its status and patient-level assessment."""
+
+    exam_id: str
+    created_at: datetime
+    kind: Kind
+    protocol: str
+    status: str
+    assessment: dict[str, Any] | None
+    re_record: list[str]
+
+
 class PatientHistory(Document):
     patient: PatientOut
     recordings: list[HistoryEntry]
+    exams: list[ExamHistoryEntry]
 
 
 class ErasureRequest(Document):

@@ -22,6 +22,7 @@ from backend.api.problems import ApiError, Problem, not_found
 from backend.api.schemas import (
     ErasureOut,
     ErasureRequest,
+    ExamHistoryEntry,
     HistoryEntry,
     PatientHistory,
     PatientIn,
@@ -30,7 +31,7 @@ from backend.api.schemas import (
     PatientPatch,
 )
 from backend.clients import firestore_client
-from backend.documents import Patient
+from backend.documents import Exam, Patient
 from backend.recordings import now_utc
 from backend.settings import get_settings
 
@@ -163,8 +164,8 @@ def edit_patient(
 def patient_history(
     patient_id: PatientId, access: Annotated[ClinicAccess, Depends(CLINICAL)]
 ) -> PatientHistory:
-    """The patient's recordings over time, oldest first, with the figures a trend chart needs
-    (heart rate, murmur, respiratory rate, wheeze, crackle, quality)."""
+    """The patient's recordings and exams over time, oldest first, with the figures a trend chart
+    needs (heart rate, murmur, respiratory rate, wheeze, crackle, quality; exam assessments)."""
     db = firestore_client()
     patient = _active(access, patient_id)
     entries = [
@@ -179,12 +180,33 @@ def patient_history(
         )
         for rid, rec in repo.patient_recordings(db, access.clinic_id, patient_id)
     ]
+    exam_entries = [
+        ExamHistoryEntry(
+            exam_id=eid,
+            created_at=exam.created_at,
+            kind=exam.kind,
+            protocol=exam.protocol,
+            status=exam.status,
+            assessment=exam.assessment,
+            re_record=exam.re_record,
+        )
+        for eid, exam in reversed(_patient_exams(db, access.clinic_id, patient_id))
+    ]
     audit.record(
         db, access, "patient.history", f"patients/{patient_id}/history", patient_id=patient_id
     )
     return PatientHistory(
-        patient=PatientOut(id=patient_id, **patient.model_dump()), recordings=entries
+        patient=PatientOut(id=patient_id, **patient.model_dump()),
+        recordings=entries,
+        exams=exam_entries,
     )
+
+
+def _patient_exams(db: Any, clinic_id: str, patient_id: str) -> list[tuple[str, Exam]]:
+    """The patient's exams, newest first (a patient has a bounded number of visits)."""
+    from backend.exams import list_exams
+
+    return list_exams(db, clinic_id, patient_id, 1000, None)
 
 
 @router.get(
@@ -195,8 +217,8 @@ def patient_history(
 def patient_fhir(
     patient_id: PatientId, access: Annotated[ClinicAccess, Depends(CLINICAL)]
 ) -> Response:
-    """A FHIR R4 Bundle: the Patient and one DiagnosticReport per analysed recording, each with
-    its Observations (rates, findings) and the Media of its audio."""
+    """A FHIR R4 Bundle: the Patient, one DiagnosticReport per analysed recording (with its
+    Observations and the Media of its audio) and one per assessed exam (with its findings)."""
     from backend.api.routes.outputs import recording_fhir_resources
     from stethoscope.fhir import fhir_id
 
@@ -217,6 +239,30 @@ def patient_fhir(
                         "resource": resource,
                     }
                 )
+    from stethoscope.fhir import exam_bundle
+
+    for exam_id, exam in _patient_exams(db, access.clinic_id, patient_id):
+        if exam.assessment is None or exam.status == "cancelled":
+            continue
+        bundle_of_exam = exam_bundle(
+            clinic_id=access.clinic_id,
+            exam_id=exam_id,
+            patient_id=patient_id,
+            kind=exam.kind,
+            assessed_at=(exam.assessed_at or exam.updated_at).isoformat(),
+            assessment=exam.assessment,
+            analysis_version=exam.analysis_version,
+            patient_sex=patient.sex,
+            patient_birth_year=patient.birth_year,
+            patient_mrn=patient.mrn,
+            patient_name=patient.display_name,
+        )
+        for entry in bundle_of_exam["entry"]:
+            resource = entry["resource"]
+            key = f"{resource['resourceType']}/{resource['id']}"
+            if key not in seen:
+                seen.add(key)
+                entries.append(entry)
     if not entries:  # no analysed recording yet: the Patient alone
         from stethoscope.fhir import patient_resource
 
