@@ -109,7 +109,7 @@ def _resolve_patient(config: UploaderConfig, patient: str | None, mrn: str | Non
 
     if (patient is None) == (mrn is None):
         raise typer.BadParameter("give --patient or --mrn", param_hint="--patient")
-    base = f"{config.api_url.rstrip('/')}/v1/clinics/{config.clinic_id}/patients"
+    base = f"{config.clinic_api()}/patients"
     try:
         headers = {"Authorization": f"Bearer {_token(config)}"}
         if mrn is not None:
@@ -187,7 +187,7 @@ def find_patients(
     if (mrn is None) == (name is None):
         raise typer.BadParameter("give --mrn or --name", param_hint="--mrn")
     config = _config(api_url, clinic, outbox)
-    url = f"{config.api_url.rstrip('/')}/v1/clinics/{config.clinic_id}/patients"
+    url = f"{config.clinic_api()}/patients"
     params = {"mrn": mrn} if mrn is not None else {"q": name, "limit": 20}
     try:
         response = httpx.get(
@@ -522,9 +522,7 @@ def results(
         try:
             headers = {"Authorization": f"Bearer {_token(config)}"}
             for item in sent:
-                base = (
-                    f"{config.api_url.rstrip('/')}/v1/clinics/{item.clinic_id or config.clinic_id}"
-                )
+                base = config.clinic_api(item.clinic_id)
                 response = httpx.get(
                     f"{base}/recordings/{item.recording_id}", headers=headers, timeout=30
                 )
@@ -769,7 +767,7 @@ def _print_assessment(config: UploaderConfig, exam_id: str, wait_s: float) -> in
     """Poll the exam until it is assessed (or `wait_s` passed) and print what it found."""
     import httpx
 
-    url = f"{config.api_url.rstrip('/')}/v1/clinics/{config.clinic_id}/exams/{exam_id}"
+    url = f"{config.clinic_api()}/exams/{exam_id}"
     deadline = time.monotonic() + wait_s
     body: dict[str, Any] = {}
     with console.status("waiting for the assessment..."):

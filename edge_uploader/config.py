@@ -38,6 +38,10 @@ class UploaderConfig:
     def credentials_path(self) -> Path:
         return self.outbox_dir / "credentials.json"
 
+    def clinic_api(self, clinic_id: str | None = None) -> str:
+        """The API base of a clinic (default: the configured one), e.g. …/v1/clinics/c1."""
+        return f"{self.api_url.rstrip('/')}/v1/clinics/{clinic_id or self.clinic_id}"
+
     @property
     def identity_toolkit_url(self) -> str:
         base = f"http://{self.auth_emulator}/" if self.auth_emulator else "https://"

@@ -113,8 +113,7 @@ class Uploader:
         return report
 
     def _exams_url(self, exam_id: str) -> str:
-        base = f"{self.config.api_url.rstrip('/')}/v1/clinics/{self.config.clinic_id}"
-        return f"{base}/exams/{exam_id}"
+        return f"{self.config.clinic_api()}/exams/{exam_id}"
 
     def _create_exams(self, report: SyncReport) -> None:
         """PUT each exam started here (idempotent under its client-made id)."""
@@ -319,8 +318,7 @@ class Uploader:
 
     def _clinic_url(self, item: Item) -> str:
         """The API base of the clinic the take was recorded for (older takes: the configured)."""
-        clinic = item.clinic_id or self.config.clinic_id
-        return f"{self.config.api_url.rstrip('/')}/v1/clinics/{clinic}"
+        return self.config.clinic_api(item.clinic_id)
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token()}"}

@@ -130,25 +130,44 @@ def recording_resources(result: AnalysisResult, context: RecordingContext) -> li
             if present is not None:
                 resources.append(_finding(context, name, present, common))
     observations = [r for r in resources if r["resourceType"] == "Observation"]
-    resources.append(
-        {
-            "resourceType": "DiagnosticReport",
-            "id": fhir_id(f"{context.recording_id}-report"),
-            "status": "preliminary",
-            "code": {
-                "coding": [
-                    {"system": LOINC, "code": PHYSICAL_FINDINGS[0], "display": PHYSICAL_FINDINGS[1]}
-                ],
-                "text": f"{result.kind.capitalize()} auscultation, {context.site}",
-            },
-            "subject": {"reference": patient_ref},
-            "effectiveDateTime": when,
-            "result": [{"reference": f"Observation/{o['id']}"} for o in observations],
-            "media": [{"link": {"reference": f"Media/{media_id}"}}],
-            "conclusion": note[0]["text"],
-        }
+    report = _diagnostic_report(
+        fhir_id(f"{context.recording_id}-report"),
+        f"{result.kind.capitalize()} auscultation, {context.site}",
+        patient_ref,
+        when,
+        observations,
+        note[0]["text"],
     )
+    report["media"] = [{"link": {"reference": f"Media/{media_id}"}}]
+    resources.append(report)
     return resources
+
+
+def _diagnostic_report(
+    report_id: str,
+    text: str,
+    patient_ref: str,
+    when: str,
+    observations: list[dict[str, Any]],
+    conclusion: str,
+) -> dict[str, Any]:
+    """The DiagnosticReport (LOINC "Physical findings") that groups a recording's or an exam's
+    Observations."""
+    return {
+        "resourceType": "DiagnosticReport",
+        "id": report_id,
+        "status": "preliminary",
+        "code": {
+            "coding": [
+                {"system": LOINC, "code": PHYSICAL_FINDINGS[0], "display": PHYSICAL_FINDINGS[1]}
+            ],
+            "text": text,
+        },
+        "subject": {"reference": patient_ref},
+        "effectiveDateTime": when,
+        "result": [{"reference": f"Observation/{o['id']}"} for o in observations],
+        "conclusion": conclusion,
+    }
 
 
 def _patient(context: RecordingContext) -> dict[str, Any]:
@@ -322,21 +341,14 @@ def exam_bundle(
             observations.append(
                 _rate(context, slug, loinc, display, float(assessment[key]), common)
             )
-    report = {
-        "resourceType": "DiagnosticReport",
-        "id": fhir_id(f"{exam_id}-report"),
-        "status": "preliminary",
-        "code": {
-            "coding": [
-                {"system": LOINC, "code": PHYSICAL_FINDINGS[0], "display": PHYSICAL_FINDINGS[1]}
-            ],
-            "text": f"{kind.capitalize()} auscultation exam",
-        },
-        "subject": {"reference": patient_ref},
-        "effectiveDateTime": assessed_at,
-        "result": [{"reference": f"Observation/{o['id']}"} for o in observations],
-        "conclusion": exam_conclusion(assessment),
-    }
+    report = _diagnostic_report(
+        fhir_id(f"{exam_id}-report"),
+        f"{kind.capitalize()} auscultation exam",
+        patient_ref,
+        assessed_at,
+        observations,
+        exam_conclusion(assessment),
+    )
     if report_url:
         report["presentedForm"] = [
             {"contentType": "application/pdf", "url": report_url, "title": "Exam report (PDF)"}

@@ -16,7 +16,7 @@ from backend.api.params import ExamId, PatientIdQuery
 from backend.api.problems import ApiError, Problem, not_found
 from backend.api.schemas import ExamIn, ExamOut, ExamPage
 from backend.clients import firestore_client
-from backend.documents import AuditAction, Exam
+from backend.documents import AuditAction, Exam, Patient
 from backend.patients import get_patient
 from backend.settings import get_settings
 
@@ -227,8 +227,6 @@ def exam_fhir(
 ) -> Response:
     """A FHIR R4 Bundle: the Patient, the exam's DiagnosticReport (its conclusion is the
     assessment) with an Observation per site finding, and each site's Media."""
-    from stethoscope.fhir import exam_bundle
-
     db = firestore_client()
     exam = _exam(access, exam_id)
     if exam.assessment is None:
@@ -236,8 +234,21 @@ def exam_fhir(
             409, "not_assessed", "Not assessed yet", "No site of the exam has been analysed yet."
         )
     patient = get_patient(db, access.clinic_id, exam.patient_id)
-    bundle = exam_bundle(
-        clinic_id=access.clinic_id,
+    report_url = str(request.url).split("?")[0].removesuffix("/fhir") + "/report.pdf"
+    bundle = exam_fhir_bundle(access.clinic_id, exam_id, exam, patient, report_url)
+    audit.record(db, access, "exam.fhir", f"exams/{exam_id}/fhir", patient_id=exam.patient_id)
+    return Response(json.dumps(bundle), media_type="application/fhir+json")
+
+
+def exam_fhir_bundle(
+    clinic_id: str, exam_id: str, exam: Exam, patient: Patient | None, report_url: str | None
+) -> dict[str, Any]:
+    """The exam's FHIR Bundle (the exam route, and each exam in a patient's export)."""
+    from stethoscope.fhir import exam_bundle
+
+    assert exam.assessment is not None
+    return exam_bundle(
+        clinic_id=clinic_id,
         exam_id=exam_id,
         patient_id=exam.patient_id,
         patient_sex=patient.sex if patient else None,
@@ -248,7 +259,5 @@ def exam_fhir(
         assessed_at=(exam.assessed_at or exam.updated_at).isoformat(),
         assessment=exam.assessment,
         analysis_version=exam.analysis_version,
-        report_url=str(request.url).split("?")[0].removesuffix("/fhir") + "/report.pdf",
+        report_url=report_url,
     )
-    audit.record(db, access, "exam.fhir", f"exams/{exam_id}/fhir", patient_id=exam.patient_id)
-    return Response(json.dumps(bundle), media_type="application/fhir+json")

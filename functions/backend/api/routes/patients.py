@@ -239,24 +239,12 @@ def patient_fhir(
                         "resource": resource,
                     }
                 )
-    from stethoscope.fhir import exam_bundle
+    from backend.api.routes.exams import exam_fhir_bundle
 
     for exam_id, exam in _patient_exams(db, access.clinic_id, patient_id):
         if exam.assessment is None or exam.status == "cancelled":
             continue
-        bundle_of_exam = exam_bundle(
-            clinic_id=access.clinic_id,
-            exam_id=exam_id,
-            patient_id=patient_id,
-            kind=exam.kind,
-            assessed_at=(exam.assessed_at or exam.updated_at).isoformat(),
-            assessment=exam.assessment,
-            analysis_version=exam.analysis_version,
-            patient_sex=patient.sex,
-            patient_birth_year=patient.birth_year,
-            patient_mrn=patient.mrn,
-            patient_name=patient.display_name,
-        )
+        bundle_of_exam = exam_fhir_bundle(access.clinic_id, exam_id, exam, patient, None)
         for entry in bundle_of_exam["entry"]:
             resource = entry["resource"]
             key = f"{resource['resourceType']}/{resource['id']}"
