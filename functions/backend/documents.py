@@ -217,12 +217,24 @@ class Recording(Document):
     analysis_version: str | None = None
     analysis_id: str | None = Field(None, description="id of the document under analyses/")
     analyzed_at: datetime | None = None
-    attempts: int = Field(0, description="analysis attempts for the current generation")
     analysis_count: int = Field(0, description="completed analyses, all generations")
+    reanalysis_requested: bool = False
+
+
+class RecordingLease(Document):
+    """clinics/{clinicId}/recordings/{recordingId}/private/lease: who analyses the recording now
+    and when a failed analysis is retried (`backend.recordings`).
+
+    Server-only bookkeeping, kept out of the recording document so no client can read it
+    (firestore.rules denies `private/` to everyone). Written in the same transactions as the
+    recording's status.
+    """
+
+    generation: str | None = Field(None, description="the object generation the attempts count")
+    attempts: int = Field(0, description="analysis attempts for that generation")
     lease_until: datetime | None = Field(None, description="an analysis in progress owns it until")
     lease_token: str | None = Field(None, description="which analysis run owns the lease")
     next_attempt_at: datetime | None = Field(None, description="when the sweeper retries a failure")
-    reanalysis_requested: bool = False
 
 
 ExamStatus = Literal["open", "complete", "assessed", "cancelled"]
