@@ -144,6 +144,39 @@ def test_chunked_bodies_reach_the_api_and_keep_alive_survives(api_server: str) -
             assert listed.status_code == 200, f"attempt {attempt}: {listed.text[:200]}"
 
 
+#: Paths holding control characters (percent-encoded, as a client sends them): the router in
+#: front of the app cannot match a line feed at all; the others reach the app's id rule.
+CONTROL_PATHS = [
+    "/v1/clinics/c1/recordings/a%0Ab",
+    "/v1/clinics/c1%0A/recordings",
+    "/v1/%0A",
+    "/%0A",
+    "/v1/clinics/c1/recordings/a%0Db",
+    "/v1/clinics/c1/recordings/a%09b",
+    "/v1/clinics/c1/recordings/a%7Fb",
+    "/v1/clinics/c1/recordings/a%00b",
+    "/v1/clinics/c1/recordings/%0A/report.png",
+    "/v1/clinics/c1/patients/%0A",
+]
+
+
+@pytest.mark.parametrize("path", CONTROL_PATHS)
+def test_control_characters_in_the_path_get_a_problem(world: World, path: str) -> None:
+    response = world.client.get(path, headers=bearer("u-admin"))
+    _is_problem(response, 404, 422)
+
+
+def test_control_characters_through_the_real_server(api_server: str) -> None:
+    """The same paths through functions-framework under gunicorn, as the platform serves them."""
+    with httpx.Client(base_url=api_server, headers=bearer("u-admin"), timeout=30) as client:
+        for path in CONTROL_PATHS:
+            response = client.get(path)
+            assert response.status_code in (404, 422), f"{path}: {response.status_code}"
+            assert response.headers["content-type"] == "application/problem+json", path
+            assert response.json()["code"] in ("not_found", "validation_error"), path
+        assert client.get("/v1/healthz").status_code == 200, "the connection is still good"
+
+
 def test_is_valid_id_rule() -> None:
     from backend.documents import is_valid_id
 
