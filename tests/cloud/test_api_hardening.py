@@ -64,6 +64,35 @@ def test_malformed_ids_in_member_routes_and_queries(world: World, bad: str) -> N
     _is_problem(paged, 422)
 
 
+LISTS = [
+    "/v1/clinics/c1/recordings",
+    "/v1/clinics/c1/patients",
+    "/v1/clinics/c1/patients?q=bed",
+    "/v1/clinics/c1/exams",
+    "/v1/clinics/c1/audit",
+]
+
+
+@pytest.mark.parametrize("route", LISTS)
+def test_every_list_pages_the_same_way(world: World, route: str) -> None:
+    """One keyset-paging helper (backend/paging.py): a first page gives a token the next page
+    accepts, and a well-formed token naming nothing that exists is 422, never a silent restart."""
+    from backend.api.paging import encode_token
+
+    admin = bearer("u-admin")
+    sep = "&" if "?" in route else "?"
+    first = world.client.get(f"{route}{sep}limit=1", headers=admin)
+    assert first.status_code == 200, first.get_data(as_text=True)[:200]
+    token = first.get_json()["nextPageToken"]
+    if token is not None:
+        following = world.client.get(f"{route}{sep}limit=1&pageToken={token}", headers=admin)
+        assert following.status_code == 200
+        assert following.get_json()["items"] != first.get_json()["items"]
+    gone = world.client.get(f"{route}{sep}pageToken={encode_token('no-such-item')}", headers=admin)
+    _is_problem(gone, 422)
+    assert gone.get_json()["code"] == "invalid_page_token"
+
+
 @pytest.mark.parametrize("uid", ["a/b", "..", "__r__"])
 def test_token_uids_that_cannot_be_ids_are_unauthenticated(world: World, uid: str) -> None:
     response = world.client.get("/v1/clinics/c1/recordings", headers=bearer(uid))
