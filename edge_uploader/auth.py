@@ -116,6 +116,10 @@ def load(path: Path) -> Session:
         raise AuthError("not signed in: run `steth-upload login`") from exc
     except (ValueError, TypeError) as exc:
         raise AuthError(f"{path} is damaged: run `steth-upload login`") from exc
+    except OSError as exc:  # the outbox is not a folder, or not readable
+        raise AuthError(
+            f"cannot read {path} ({exc.strerror}); check STETH_OUTBOX, then `steth-upload login`"
+        ) from exc
 
 
 def save(path: Path, session: Session) -> None:

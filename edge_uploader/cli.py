@@ -93,13 +93,21 @@ def _open_outbox(config: UploaderConfig) -> Iterator[Outbox]:
 
 def _check_site(site: str, kind: str) -> None:
     """Refuse a site the server would refuse, before anything is recorded."""
-    from stethoscope.sites import HEART_SITES, LUNG_SITES, site_matches_kind
+    from stethoscope.sites import site_matches_kind
 
     if not site_matches_kind(site, kind):
-        allowed = HEART_SITES if kind == "heart" else LUNG_SITES
         raise typer.BadParameter(
-            f"{site!r} is not a {kind} site; one of: {', '.join(allowed)}", param_hint="--site"
+            f"{site!r} is not a {kind} site; {allowed_sites(kind)}", param_hint="--site"
         )
+
+
+def allowed_sites(kind: str) -> str:
+    """The sites of `kind` in a few words (the lung's 19 as their pattern)."""
+    from stethoscope.sites import HEART_SITES
+
+    if kind == "heart":
+        return f"one of {', '.join(HEART_SITES)}"
+    return "trachea or {anterior|posterior|lateral}-{left|right}-{upper|middle|lower}"
 
 
 def _resolve_patient(config: UploaderConfig, patient: str | None, mrn: str | None) -> str:
@@ -354,7 +362,10 @@ def import_files(
             try:
                 quality = analyze_file(data, kind).quality  # type: ignore[arg-type]
             except AnalysisInputError as exc:
-                console.print(f"[red]{path.name}: not queued — {exc.message}[/red]")
+                console.print(
+                    f"[red]{path.name}: not queued — {exc.message}; check it is a WAV or FLAC "
+                    "recording[/red]"
+                )
                 refused += 1
                 continue
             checksum = crc32c_base64(data)
@@ -586,7 +597,10 @@ def fix(
             raise typer.Exit(EXIT_FAILED) from None
         new_site, new_kind = site or item.site, kind or item.kind
         if not site_matches_kind(new_site, new_kind):
-            raise typer.BadParameter(f"{new_site} is not a {new_kind} site", param_hint="--site")
+            raise typer.BadParameter(
+                f"{new_site!r} is not a {new_kind} site; {allowed_sites(new_kind)}",
+                param_hint="--site",
+            )
         try:
             box.fix(item_id, patient_id=patient or "", site=site or "", kind=kind or "")
         except OutboxError as exc:
@@ -627,7 +641,9 @@ def _on_failed_takes(
                 action(box, item_id)
                 console.print(f"{done} {item_id}")
             except KeyError:
-                console.print(f"[red]{item_id}: no such take[/red]")
+                console.print(
+                    f"[red]{item_id}: no such take; `steth-upload status` lists them[/red]"
+                )
                 code = EXIT_FAILED
             except OutboxError as exc:
                 console.print(f"[red]{exc}[/red]")
@@ -892,9 +908,15 @@ def _print_report(report: SyncReport, box: Outbox) -> None:
             f"[green]uploaded and verified[/green] {item_id} -> {box.get(item_id).recording_id}"
         )
     for item_id in report.failed:
-        console.print(f"[red]failed[/red] {item_id}: {box.get(item_id).last_error}")
+        console.print(
+            f"[red]failed[/red] {short_id(item_id)}: {box.get(item_id).last_error}; "
+            f"`steth-upload fix {short_id(item_id)} …`, `retry` or `discard` it"
+        )
     for item_id in report.waiting:
-        console.print(f"[yellow]will retry[/yellow] {item_id}: {box.get(item_id).last_error}")
+        console.print(
+            f"[yellow]kept[/yellow] {short_id(item_id)}: {box.get(item_id).last_error}; "
+            "`steth-upload sync` (or `watch`) retries it"
+        )
     for exam_id in report.exams_waiting:
         console.print(
             f"[yellow]offline: exam {exam_id} and its takes are kept; will retry[/yellow]"
@@ -927,4 +949,31 @@ def _progress(item: Item) -> str:
 
 
 def main() -> None:
-    app()
+    """Run the CLI. A usage error is the problem and the help to read, at most three lines at
+    80 columns (typer's default is a framed panel that a long message stretches to ten)."""
+    import sys
+
+    from typer.exceptions import TyperException
+
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        console.print("stopped; nothing half-done is lost (`steth-upload status` shows the takes)")
+        sys.exit(130)
+    except TyperException as exc:  # click's, as typer vendors it: usage (2) and other errors
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        exit_code = int(getattr(exc, "exit_code", 1))
+        if exit_code == 2:  # a usage error: say where the help is
+            message = f"{message.rstrip('.')}; see `{_help_command(getattr(exc, 'ctx', None))}`"
+        console.print(message, highlight=False, markup=False)
+        sys.exit(exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _help_command(ctx: Any) -> str:
+    """`steth-upload <subcommand…> --help` for the command the error is about."""
+    names: list[str] = []
+    while ctx is not None and ctx.parent is not None:
+        names.insert(0, ctx.info_name)
+        ctx = ctx.parent
+    return " ".join(["steth-upload", *names, "--help"])

@@ -152,7 +152,10 @@ class Outbox:
         try:
             self.files.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
-            raise OutboxError(f"cannot use the outbox folder {directory}: {exc.strerror}") from exc
+            raise OutboxError(
+                f"cannot use the outbox folder {directory}: {exc.strerror}; set STETH_OUTBOX "
+                "(or --outbox) to a folder you can write"
+            ) from exc
         moved = None
         try:
             try:

@@ -18,10 +18,12 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import httpx
+from pydantic import ValidationError
 
 from edge_uploader.checksums import file_crc32c_base64
 from edge_uploader.config import UploaderConfig
 from edge_uploader.outbox import NOT_ON_SERVER, ExamState, Item, Outbox, State
+from steth_contract import UploadSlotRequest
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 ATTEMPTS_PER_STEP = 5
@@ -180,18 +182,30 @@ class Uploader:
         raise TransientError("upload sessions keep expiring")
 
     def _request_slot(self, item: Item) -> Item:
-        body = {
-            "clientRecordingId": item.id,
-            "patientId": item.patient_id,
-            "site": item.site,
-            "kind": item.kind,
-            "recordedAt": item.recorded_at.isoformat(),
-            "sizeBytes": item.size_bytes,
-            "deviceId": self.config.device_id,
-            "crc32c": item.crc32c,
-            **({"examId": item.exam_id} if item.exam_id else {}),
-            "format": _audio_format(item),
-        }
+        """Register the take: the body is the API's own request model, checked here first, so a
+        take the server would refuse for its details is refused (and fixable) before any upload."""
+        try:
+            request = UploadSlotRequest.model_validate(
+                {
+                    "client_recording_id": item.id,
+                    "patient_id": item.patient_id,
+                    "site": item.site,
+                    "kind": item.kind,
+                    "recorded_at": item.recorded_at,
+                    "size_bytes": item.size_bytes,
+                    "device_id": self.config.device_id,
+                    "crc32c": item.crc32c,
+                    "exam_id": item.exam_id,
+                    "format": _audio_format(item),
+                }
+            )
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "the take"
+            raise PermanentError(
+                f"{field}: {first['msg']}; `steth-upload fix` corrects the take's details"
+            ) from exc
+        body = request.to_wire()
         url = f"{self._clinic_url(item)}/recordings"
         response = self._send(lambda: self.http.post(url, json=body, headers=self._auth()))
         if response.status_code not in (200, 201):

@@ -7,6 +7,7 @@ Options (region, bucket, memory) come from params and `set_global_options`, not 
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
 
@@ -20,6 +21,11 @@ from backend.settings import get_settings
 get_settings().check_production_safety()  # refuse emulator-token mode on Google Cloud
 init_firebase_admin()
 set_global_options(region=FUNCTIONS_REGION, max_instances=20)
+
+if (_framework := sys.modules.get("functions_framework")) is not None:  # served by it (platform)
+    from backend.api.wsgi import not_found_problem
+
+    _framework.errorhandler(404)(not_found_problem)  # paths its router cannot match
 
 
 @storage_fn.on_object_finalized(

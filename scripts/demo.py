@@ -214,12 +214,14 @@ def _seed_clinic(stack: LocalStack, uid: str, email: str) -> None:
     os.environ.update(stack.env)
     from google.cloud import firestore
 
+    from backend import paths
+    from backend.documents import Clinic, Member
+
     db = firestore.Client(project=stack.env["GOOGLE_CLOUD_PROJECT"])
     now = datetime.now(UTC)
-    clinic = db.collection("clinics").document(CLINIC)
-    clinic.set({"name": "Demo clinic", "createdAt": now})
-    clinic.collection("members").document(uid).set(
-        {"role": "clinician", "email": email, "addedAt": now}
+    paths.clinic(db, CLINIC).set(Clinic(name="Demo clinic", created_at=now).to_firestore())
+    paths.member(db, CLINIC, uid).set(
+        Member(role="clinician", uid=uid, email=email, added_at=now).to_firestore()
     )
 
 

@@ -283,9 +283,17 @@ class FirestoreEmulator(ManagedProcess):
         return f"http://{self.host}/"
 
     def wipe(self) -> None:
-        """Delete every document (the emulator's documented reset endpoint)."""
+        """Delete every document (the emulator's documented reset endpoint). It answers 409 while
+        a transaction is open (e.g. a background analysis finishing): try again briefly."""
         url = f"http://{self.host}/emulator/v1/projects/{self.project_id}/databases/(default)/documents"
-        _request("DELETE", url)
+        for attempt in range(10):
+            try:
+                _request("DELETE", url)
+                return
+            except urllib.error.HTTPError as exc:
+                if exc.code != 409 or attempt == 9:
+                    raise
+                time.sleep(0.5)
 
     def load_rules(self, rules_text: str) -> None:
         """Replace the security rules the emulator enforces for non-admin clients."""

@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# Subprocesses (the uploader CLI, functions-framework servers, scripts) import this checkout's
+# code, as the tests themselves do (pytest's `pythonpath`), not what an editable install points at.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(REPO / "functions"), str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+)
 
 
 def unavailable(reason: str) -> NoReturn:

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import soundfile as sf
 
-from backend.documents import Recording, RecordingStatus
+from backend import paths
+from backend.documents import Recording, RecordingLease, RecordingStatus
 from backend.objects import recording_path
 from scripts.relay import storage_cloudevent
 from scripts.stack import BUCKET
@@ -98,15 +99,27 @@ def seed_recording(
         status=RecordingStatus.AWAITING_UPLOAD,
         updated_at=now,
     )
-    db.collection("clinics").document(clinic).collection("recordings").document(recording).set(
-        doc.to_firestore()
-    )
+    paths.recording(db, clinic, recording).set(doc.to_firestore())
     return doc
 
 
 def get_recording(db: firestore.Client, clinic: str, recording: str) -> Recording:
-    snapshot = (
-        db.collection("clinics").document(clinic).collection("recordings").document(recording).get()
-    )
+    snapshot = paths.recording(db, clinic, recording).get()
     assert snapshot.exists, f"no document for {clinic}/{recording}"
-    return Recording.model_validate(snapshot.to_dict())
+    raw = snapshot.to_dict() or {}
+    leaked = set(raw) & {"leaseToken", "leaseUntil", "attempts", "nextAttemptAt"}
+    assert not leaked, f"lease internals on the client-readable document: {leaked}"
+    return Recording.model_validate(raw)
+
+
+def get_lease(db: firestore.Client, clinic: str, recording: str) -> RecordingLease:
+    """The recording's private lease (an empty one if there is none)."""
+    snapshot = paths.recording_lease(db, clinic, recording).get()
+    return (
+        RecordingLease.model_validate(snapshot.to_dict()) if snapshot.exists else RecordingLease()
+    )
+
+
+def set_lease(db: firestore.Client, clinic: str, recording: str, **fields: Any) -> None:
+    """Put the recording's private lease in a given state (a run that died, a due retry)."""
+    paths.recording_lease(db, clinic, recording).set(RecordingLease(**fields).to_firestore())

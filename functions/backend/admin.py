@@ -16,6 +16,7 @@ import argparse
 import sys
 from dataclasses import dataclass
 
+from backend import paths
 from backend.clients import firestore_client, init_firebase_admin
 from backend.documents import Clinic, Member, Role, is_valid_id
 from backend.recordings import now_utc
@@ -50,15 +51,14 @@ def create_clinic(clinic_id: str, name: str, admin: Account) -> None:
     if not is_valid_id(clinic_id):
         raise SystemExit(f"{clinic_id!r}: a clinic id is 1-128 of A-Z a-z 0-9 _ -")
     db = firestore_client()
-    clinic = db.collection("clinics").document(clinic_id)
+    clinic = paths.clinic(db, clinic_id)
     if not clinic.get().exists:
         clinic.set(Clinic(name=name, created_at=now_utc()).to_firestore())
     add_member(clinic_id, admin, "admin")
 
 
 def add_member(clinic_id: str, account: Account, role: Role) -> None:
-    ref = firestore_client().collection("clinics").document(clinic_id)
-    ref.collection("members").document(account.uid).set(
+    paths.member(firestore_client(), clinic_id, account.uid).set(
         Member(
             role=role, email=account.email, added_at=now_utc(), added_by="operator"
         ).to_firestore()

@@ -11,6 +11,7 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from backend import paths
 from backend.documents import AuditAction, AuditEntry, Role
 from backend.logs import log
 
@@ -32,10 +33,7 @@ def new_request_id(offered: str | None) -> str:
 
 
 def audit_collection(db: firestore.Client, clinic_id: str) -> firestore.CollectionReference:
-    collection: firestore.CollectionReference = (
-        db.collection("clinics").document(clinic_id).collection("audit")
-    )
-    return collection
+    return paths.audit(db, clinic_id)
 
 
 def record(

@@ -8,35 +8,21 @@ dict stored in Firestore.
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
+from steth_contract import WireModel
+
+# the one id rule lives in the contract the uploader shares
+from steth_contract.ids import DocumentId as DocumentId
+from steth_contract.ids import is_valid_id as is_valid_id
+from steth_contract.ids import valid_id as valid_id
 from stethoscope.sites import Kind, ProtocolName, Site
 
 Role = Literal["admin", "clinician", "uploader"]
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-
-
-def is_valid_id(value: str) -> bool:
-    """The one id rule (clinics, recordings, patients, members, object names, page tokens):
-    1-128 characters of A-Z a-z 0-9 _ -, and not of the form __…__, which Firestore reserves.
-    So `.`, `..`, `/`, control characters and anything a path could misread never reach a
-    document path."""
-    return bool(_ID.fullmatch(value)) and not (value.startswith("__") and value.endswith("__"))
-
-
-def valid_id(value: str) -> str:
-    if not is_valid_id(value):
-        raise ValueError("ids are 1-128 characters of A-Z a-z 0-9 _ - and not __…__")
-    return value
-
-
-DocumentId = Annotated[str, AfterValidator(valid_id)]
 
 
 class RecordingStatus(StrEnum):
@@ -49,10 +35,9 @@ class RecordingStatus(StrEnum):
     FAILED = "failed"  # transient or internal: re-driven by the sweeper
 
 
-class Document(BaseModel):
-    """Base: camelCase aliases, either name accepted, unknown fields kept out."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+class Document(WireModel):
+    """Base of the stored documents: camelCase aliases, either name accepted, unknown fields kept
+    out (`WireModel`), and the conversions to what Firestore stores."""
 
     def to_firestore(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_none=False)
@@ -249,12 +234,24 @@ class Recording(Document):
     analysis_version: str | None = None
     analysis_id: str | None = Field(None, description="id of the document under analyses/")
     analyzed_at: datetime | None = None
-    attempts: int = Field(0, description="analysis attempts for the current generation")
     analysis_count: int = Field(0, description="completed analyses, all generations")
+    reanalysis_requested: bool = False
+
+
+class RecordingLease(Document):
+    """clinics/{clinicId}/recordings/{recordingId}/private/lease: who analyses the recording now
+    and when a failed analysis is retried (`backend.recordings`).
+
+    Server-only bookkeeping, kept out of the recording document so no client can read it
+    (firestore.rules denies `private/` to everyone). Written in the same transactions as the
+    recording's status.
+    """
+
+    generation: str | None = Field(None, description="the object generation the attempts count")
+    attempts: int = Field(0, description="analysis attempts for that generation")
     lease_until: datetime | None = Field(None, description="an analysis in progress owns it until")
     lease_token: str | None = Field(None, description="which analysis run owns the lease")
     next_attempt_at: datetime | None = Field(None, description="when the sweeper retries a failure")
-    reanalysis_requested: bool = False
 
 
 ExamStatus = Literal["open", "complete", "assessed", "cancelled"]

@@ -18,7 +18,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from backend import paths
 from backend.documents import Exam, ExamSite, ExamSiteStatus
+from backend.paging import start_after
 from backend.recordings import now_utc
 from stethoscope.sites import PROTOCOLS, Kind, ProtocolName, site_kind
 
@@ -40,10 +42,7 @@ class ExamError(Exception):
 
 
 def exam_ref(db: firestore.Client, clinic_id: str, exam_id: str) -> firestore.DocumentReference:
-    ref: firestore.DocumentReference = (
-        db.collection("clinics").document(clinic_id).collection("exams").document(exam_id)
-    )
-    return ref
+    return paths.exam(db, clinic_id, exam_id)
 
 
 def plan(protocol: ProtocolName | None, sites: Sequence[str] | None) -> tuple[Kind, list[str]]:
@@ -314,15 +313,12 @@ def list_exams(
     from google.cloud import firestore as fs
     from google.cloud.firestore_v1.base_query import FieldFilter
 
-    collection = db.collection("clinics").document(clinic_id).collection("exams")
+    collection = paths.exams(db, clinic_id)
     query: Any = collection
     if patient_id:
         query = query.where(filter=FieldFilter("patientId", "==", patient_id))
     query = query.order_by("createdAt", direction=fs.Query.DESCENDING)
-    if after:
-        last = collection.document(after).get()
-        if last.exists:
-            query = query.start_after(last)
+    query = start_after(query, collection, after)
     return [(s.id, Exam.model_validate(s.to_dict())) for s in query.limit(limit).stream()]
 
 

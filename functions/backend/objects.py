@@ -10,19 +10,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from backend.documents import DocumentId, is_valid_id
+from steth_contract import AudioFormat as AudioFormat
 from stethoscope.sites import Kind, Site, site_matches_kind
 
 RECORDING_PATH = re.compile(
     r"^recordings/(?P<clinic>[A-Za-z0-9_-]{1,128})/(?P<recording>[A-Za-z0-9_-]{1,128})"
     r"\.(?P<format>wav|flac)$"
 )
-#: Containers a recording is uploaded in: FLAC (lossless, about half the bytes) or WAV.
-AudioFormat = Literal["wav", "flac"]
 CONTENT_TYPES: dict[str, str] = {"wav": "audio/wav", "flac": "audio/flac"}
 #: Custom metadata every recording object carries (written by the API's upload session).
 METADATA_KEYS = ("patientId", "site", "kind", "deviceId", "recordedAt", "uploadedBy")

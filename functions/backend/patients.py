@@ -7,11 +7,11 @@ creations with one number cannot both succeed.
 
 Erasure (GDPR art. 17) runs in bounded batches and is resumable: the patient is first marked
 `erasing` (new uploads for it are refused from then on), then its recordings — every analysis,
-every generation of the audio object, its stored traces, the document — and its exams are
-deleted batch by batch, the counts accumulating on the patient document, which finally becomes a
-tombstone (`erased`, who, when, counts). A crash half-way leaves `erasing`; the sweeper (or a
-repeated DELETE) goes on from where it stopped. Reports are drawn on request and never stored,
-so there is no cache to clear.
+every generation of the audio object, its stored traces, the private lease, the document — and
+its exams are deleted batch by batch, the counts accumulating on the patient document, which
+finally becomes a tombstone (`erased`, who, when, counts). A crash half-way leaves `erasing`; the
+sweeper (or a repeated DELETE) goes on from where it stopped. Reports are drawn on request and
+never stored, so there is no cache to clear.
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from backend import paths
 from backend.documents import Patient, PatientErasure, Recording, search_key
 from backend.objects import recording_path
+from backend.paging import start_after
 from backend.recordings import now_utc
 from backend.traces import delete_traces
 
@@ -43,27 +45,8 @@ class PatientNotActiveError(Exception):
     """The patient is being erased or was erased."""
 
 
-def patients(db: firestore.Client, clinic_id: str) -> firestore.CollectionReference:
-    ref: firestore.CollectionReference = (
-        db.collection("clinics").document(clinic_id).collection("patients")
-    )
-    return ref
-
-
-def _mrn_ref(db: firestore.Client, clinic_id: str, mrn: str) -> firestore.DocumentReference:
-    """The reservation of a record number: its id is the number's UTF-8 in hex (any characters a
-    number may hold become a valid document id; case and spaces are significant)."""
-    ref: firestore.DocumentReference = (
-        db.collection("clinics")
-        .document(clinic_id)
-        .collection("patientMrns")
-        .document(mrn.strip().encode().hex())
-    )
-    return ref
-
-
 def get_patient(db: firestore.Client, clinic_id: str, patient_id: str) -> Patient | None:
-    snapshot = patients(db, clinic_id).document(patient_id).get()
+    snapshot = paths.patient(db, clinic_id, patient_id).get()
     return Patient.model_validate(snapshot.to_dict()) if snapshot.exists else None
 
 
@@ -75,12 +58,12 @@ def create_patient(
 
     if patient.display_name:
         patient = patient.model_copy(update={"search_name": search_key(patient.display_name)})
-    ref = patients(db, clinic_id).document(patient_id)
+    ref = paths.patient(db, clinic_id, patient_id)
 
     @fs.transactional
     def run(transaction: fs.Transaction) -> None:
         if patient.mrn:
-            mrn = _mrn_ref(db, clinic_id, patient.mrn)
+            mrn = paths.mrn_reservation(db, clinic_id, patient.mrn)
             held = mrn.get(transaction=transaction)
             if held.exists:
                 raise DuplicateMrnError(str((held.to_dict() or {}).get("patientId")))
@@ -98,7 +81,7 @@ def update_patient(
     LookupError if there is no such patient; PatientNotActiveError once erasure has begun."""
     from google.cloud import firestore as fs
 
-    ref = patients(db, clinic_id).document(patient_id)
+    ref = paths.patient(db, clinic_id, patient_id)
 
     @fs.transactional
     def run(transaction: fs.Transaction) -> Patient:
@@ -114,13 +97,13 @@ def update_patient(
             updated = updated.model_copy(update={"search_name": search_key(updated.display_name)})
         if updated.mrn != current.mrn:
             if updated.mrn:
-                new = _mrn_ref(db, clinic_id, updated.mrn)
+                new = paths.mrn_reservation(db, clinic_id, updated.mrn)
                 held = new.get(transaction=transaction)
                 if held.exists and (held.to_dict() or {}).get("patientId") != patient_id:
                     raise DuplicateMrnError(str((held.to_dict() or {}).get("patientId")))
                 transaction.set(new, {"patientId": patient_id})
             if current.mrn:
-                transaction.delete(_mrn_ref(db, clinic_id, current.mrn))
+                transaction.delete(paths.mrn_reservation(db, clinic_id, current.mrn))
         transaction.set(ref, updated.to_firestore())
         return updated
 
@@ -130,7 +113,7 @@ def update_patient(
 
 def find_by_mrn(db: firestore.Client, clinic_id: str, mrn: str) -> list[tuple[str, Patient]]:
     """The patient holding this record number (exact), as a list of zero or one."""
-    snapshot = _mrn_ref(db, clinic_id, mrn).get()
+    snapshot = paths.mrn_reservation(db, clinic_id, mrn).get()
     if not snapshot.exists:
         return []
     patient_id = str((snapshot.to_dict() or {}).get("patientId"))
@@ -147,7 +130,7 @@ def search_by_name(
 
     key = search_key(prefix)
     query = (
-        patients(db, clinic_id)
+        paths.patients(db, clinic_id)
         .where(filter=FieldFilter("searchName", ">=", key))
         .where(filter=FieldFilter("searchName", "<", key + "\uf8ff"))
         .order_by("searchName")
@@ -162,7 +145,7 @@ def list_patients(
     """All patients, newest first."""
     from google.cloud import firestore as fs
 
-    query = patients(db, clinic_id).order_by("createdAt", direction=fs.Query.DESCENDING)
+    query = paths.patients(db, clinic_id).order_by("createdAt", direction=fs.Query.DESCENDING)
     return _page(db, clinic_id, query, limit, after)
 
 
@@ -170,10 +153,7 @@ def _page(
     db: firestore.Client, clinic_id: str, query: Any, limit: int, after: str | None
 ) -> list[tuple[str, Patient]]:
     """`limit` patients of `query` after the patient `after` (the last of the previous page)."""
-    if after:
-        last = patients(db, clinic_id).document(after).get()
-        if last.exists:
-            query = query.start_after(last)
+    query = start_after(query, paths.patients(db, clinic_id), after)
     return [(s.id, Patient.model_validate(s.to_dict())) for s in query.limit(limit).stream()]
 
 
@@ -183,12 +163,7 @@ def patient_recordings(
     """Every recording of the patient, oldest first (by creation)."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 
-    query = (
-        db.collection("clinics")
-        .document(clinic_id)
-        .collection("recordings")
-        .where(filter=FieldFilter("patientId", "==", patient_id))
-    )
+    query = paths.recordings(db, clinic_id).where(filter=FieldFilter("patientId", "==", patient_id))
     found = [(s.id, Recording.model_validate(s.to_dict())) for s in query.stream()]
     found.sort(key=lambda item: (item[1].recorded_at or item[1].created_at, item[0]))
     yield from found
@@ -209,7 +184,7 @@ def begin_erasure(
     """Mark the patient `erasing` (idempotent: an erasing or erased patient stays as it is)."""
     from google.cloud import firestore as fs
 
-    ref = patients(db, clinic_id).document(patient_id)
+    ref = paths.patient(db, clinic_id, patient_id)
     now = now or now_utc()
 
     @fs.transactional
@@ -242,8 +217,7 @@ def continue_erasure(
     """Delete the patient's data batch by batch until done or the time budget is spent."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 
-    ref = patients(db, clinic_id).document(patient_id)
-    clinic = db.collection("clinics").document(clinic_id)
+    ref = paths.patient(db, clinic_id, patient_id)
     deadline = time.monotonic() + time_budget_s
     while True:
         snapshot = ref.get()
@@ -254,13 +228,13 @@ def continue_erasure(
             return ErasureProgress("erased", patient.erasure)
         erasure = patient.erasure or PatientErasure(requested_at=now_utc(), requested_by="system")
         recordings = list(
-            clinic.collection("recordings")
+            paths.recordings(db, clinic_id)
             .where(filter=FieldFilter("patientId", "==", patient_id))
             .limit(batch_size)
             .stream()
         )
         exams = list(
-            clinic.collection("exams")
+            paths.exams(db, clinic_id)
             .where(filter=FieldFilter("patientId", "==", patient_id))
             .limit(batch_size)
             .stream()
@@ -274,10 +248,11 @@ def continue_erasure(
                 {path} if isinstance(path, str) else set()
             ):
                 counts["objects"] += delete_objects(bucket, name)
-            for analysis in recording.reference.collection("analyses").stream():
+            for analysis in paths.analyses(db, clinic_id, recording.id).stream():
                 analysis.reference.delete()
                 counts["analyses"] += 1
             delete_traces(recording.reference)
+            paths.lease_of(recording.reference).delete()  # the server's lease and retry state
             recording.reference.delete()
             counts["recordings"] += 1
         for exam in exams:
@@ -318,7 +293,7 @@ def _finish_erasure(
     """Reduce the patient to its tombstone and release its record number."""
     now = now_utc()
     if patient.mrn:
-        _mrn_ref(db, clinic_id, patient.mrn).delete()
+        paths.mrn_reservation(db, clinic_id, patient.mrn).delete()
     done = erasure.model_copy(update={"completed_at": now})
     tombstone = Patient(
         status="erased",

@@ -57,7 +57,7 @@ def process_object(
 
             delete_objects(obj.bucket, obj.name)
         return claimed.reason
-    log("claimed", attempt=claimed.recording.attempts, context=context)
+    log("claimed", attempt=claimed.attempts, context=context)
     declared = claimed.recording.declared_crc32c
     if declared and obj.crc32c and declared != obj.crc32c:
         outcome = _reject(
@@ -79,7 +79,7 @@ def process_object(
     else:
         outcome, result = _analyse(claimed, obj, settings, context)
     if claimed.recording.exam_id and outcome in ("analyzed", "rejected", "failed"):
-        exhausted = claimed.recording.attempts >= settings.sweep_max_attempts
+        exhausted = claimed.attempts >= settings.sweep_max_attempts
         status: ExamSiteStatus = (
             "rejected" if outcome == "failed" and exhausted else cast("ExamSiteStatus", outcome)
         )

@@ -14,13 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from backend import blobs
+from backend import blobs, paths
 from backend.clients import firestore_client
 from backend.documents import Recording, RecordingStatus
 from backend.logs import log
 from backend.objects import StoredObject
 from backend.pipeline import process_object
-from backend.recordings import recording_ref
 from backend.settings import Settings, get_settings
 
 REANALYSABLE = (RecordingStatus.ANALYZED, RecordingStatus.REJECTED, RecordingStatus.FAILED)
@@ -42,7 +41,7 @@ def reanalyze(clinic_id: str, recording_id: str, settings: Settings | None = Non
 
     settings = settings or get_settings()
     db = firestore_client()
-    ref = recording_ref(db, clinic_id, recording_id)
+    ref = paths.recording(db, clinic_id, recording_id)
 
     @firestore.transactional
     def mark(transaction: firestore.Transaction) -> Recording | None:
@@ -72,9 +71,7 @@ def enqueue_clinic_reanalysis(clinic_id: str, settings: Settings | None = None) 
     from google.cloud.firestore_v1.base_query import FieldFilter
 
     settings = settings or get_settings()
-    recordings = (
-        firestore_client().collection("clinics").document(clinic_id).collection("recordings")
-    )
+    recordings = paths.recordings(firestore_client(), clinic_id)
     statuses = [s.value for s in (RecordingStatus.ANALYZED, RecordingStatus.REJECTED)]
     query = recordings.where(filter=FieldFilter("status", "in", statuses)).select([])
     ids = [snapshot.id for snapshot in query.stream()]

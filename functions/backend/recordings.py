@@ -4,6 +4,10 @@
 or late event, an older generation, or an analysis already in progress changes nothing. The run
 then owns a lease (token + expiry); `finish_*` write the outcome only if the run still owns it, so a
 slow run that lost its lease to the sweeper cannot overwrite a newer result.
+
+The lease, the attempt count and the retry time live in `recordings/{id}/private/lease`
+(`RecordingLease`), which the rules deny to every client; each transaction here reads and writes
+it together with the recording document. `decide` is the pure decision, unit-tested.
 """
 
 from __future__ import annotations
@@ -16,7 +20,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
-from backend.documents import Analysis, Recording, RecordingError, RecordingStatus, RecordingSummary
+from backend import paths
+from backend.documents import (
+    Analysis,
+    Recording,
+    RecordingError,
+    RecordingLease,
+    RecordingStatus,
+    RecordingSummary,
+)
 from backend.objects import ObjectMetadata, StoredObject
 
 if TYPE_CHECKING:
@@ -26,6 +38,8 @@ if TYPE_CHECKING:
 
 #: How long an analysis run owns a recording before the sweeper may take it over.
 LEASE_S = 600
+#: Where the lease lived before it moved to `private/lease` (deleted whenever a claim writes).
+_LEGACY_LEASE_FIELDS = ("attempts", "leaseUntil", "leaseToken", "nextAttemptAt")
 
 
 def now_utc() -> datetime:
@@ -35,20 +49,19 @@ def now_utc() -> datetime:
 def recording_ref(
     db: firestore.Client, clinic_id: str, recording_id: str
 ) -> firestore.DocumentReference:
-    recordings = db.collection("clinics").document(clinic_id).collection("recordings")
-    ref: firestore.DocumentReference = recordings.document(recording_id)
-    return ref
+    return paths.recording(db, clinic_id, recording_id)
 
 
 @dataclass(frozen=True)
 class Claim:
-    """This run may analyse the recording; it owns the lease `token`."""
+    """This run may analyse the recording; it owns the lease `token` for attempt `attempts`."""
 
     clinic_id: str
     recording_id: str
     generation: int
     token: str
     recording: Recording
+    attempts: int = 1
 
 
 @dataclass(frozen=True)
@@ -57,6 +70,35 @@ class Skip:
 
     reason: str
     status: RecordingStatus | None = None
+
+
+def decide(
+    current: Recording,
+    lease: RecordingLease,
+    generation: int,
+    *,
+    redrive: bool,
+    max_attempts: int,
+    now: datetime,
+) -> Skip | int:
+    """Whether an event for object `generation` may analyse the recording now: a `Skip` saying
+    why not, or the number of the attempt it would be. Pure: the transaction in `claim` reads the
+    two documents, asks this, and writes what it says.
+
+    A run whose lease expired `max_attempts` times is `Skip("stalled")`: the caller marks it
+    failed for good, as `finish_failed` does for runs that failed that often.
+    """
+    skip = _why_skip(current, lease, generation, redrive, now)
+    if skip is not None:
+        return skip
+    attempts = lease.attempts if lease.generation == str(generation) else 0
+    if (
+        current.generation == str(generation)
+        and current.status == RecordingStatus.ANALYZING
+        and attempts >= max_attempts
+    ):  # its lease expired (else _why_skip said in_progress): the last run died as well
+        return Skip("stalled", RecordingStatus.FAILED)
+    return attempts + 1
 
 
 def claim(
@@ -79,11 +121,13 @@ def claim(
 
     now = now or now_utc()
     ref = recording_ref(db, clinic_id, recording_id)
+    lease_ref = paths.lease_of(ref)
     token = uuid.uuid4().hex
 
     @firestore.transactional
     def run(transaction: firestore.Transaction) -> Claim | Skip:
         snapshot = ref.get(transaction=transaction)
+        lease = read_lease(lease_ref.get(transaction=transaction))
         if not snapshot.exists:
             return _claim_new(transaction, db, ref, obj, now, token, clinic_id, recording_id)
         try:
@@ -92,60 +136,91 @@ def claim(
             return _reject_invalid_document(transaction, ref, exc, now)
         if _patient_erased(db, transaction, clinic_id, current.patient_id):
             transaction.delete(ref)
+            transaction.delete(lease_ref)
             return Skip("patient_erased")
-        skip = _why_skip(current, obj.generation, redrive, now)
-        if skip is not None:
-            return skip
-        same_generation = current.generation == str(obj.generation)
-        if (
-            same_generation
-            and current.status == RecordingStatus.ANALYZING
-            and current.attempts >= max_attempts
-        ):  # its lease expired (else _why_skip said in_progress): the last run died as well
-            transaction.update(
-                ref,
-                Recording.fields(
-                    status=RecordingStatus.FAILED,
-                    error=RecordingError(
-                        code="stalled",
-                        message=f"The analysis stopped without a result {current.attempts} "
-                        "times; it will not be retried automatically.",
-                    ),
-                    next_attempt_at=None,
-                    lease_until=None,
-                    lease_token=None,
-                    updated_at=now,
-                ),
-            )
-            return Skip("stalled", RecordingStatus.FAILED)
+        decision = decide(
+            current, lease, obj.generation, redrive=redrive, max_attempts=max_attempts, now=now
+        )
+        if isinstance(decision, Skip):
+            if decision.reason == "stalled":
+                _mark_stalled(transaction, ref, lease_ref, lease, now)
+            return decision
         changes: dict[str, Any] = {
             "status": RecordingStatus.ANALYZING,
             "generation": str(obj.generation),
             "storage_path": obj.name,
             "size_bytes": obj.size,
             "crc32c": obj.crc32c,
-            "attempts": (current.attempts if same_generation else 0) + 1,
-            "lease_until": now + timedelta(seconds=LEASE_S),
-            "lease_token": token,
-            "next_attempt_at": None,
             "updated_at": now,
         }
-        transaction.update(ref, Recording.fields(**changes))
+        transaction.update(
+            ref,
+            Recording.fields(**changes)
+            | dict.fromkeys(_LEGACY_LEASE_FIELDS, firestore.DELETE_FIELD),
+        )
+        transaction.set(lease_ref, _new_lease(obj, decision, token, now).to_firestore())
         claimed = current.model_copy(update=changes)
-        return Claim(clinic_id, recording_id, obj.generation, token, claimed)
+        return Claim(clinic_id, recording_id, obj.generation, token, claimed, decision)
 
     result: Claim | Skip = run(db.transaction())
     return result
 
 
-def _why_skip(current: Recording, generation: int, redrive: bool, now: datetime) -> Skip | None:
+def read_lease(snapshot: Any) -> RecordingLease:
+    """The lease document, or an empty lease when there is none (or it does not validate: it is
+    the server's own bookkeeping, rewritten whole by the next claim)."""
+    if not snapshot.exists:
+        return RecordingLease()
+    try:
+        return RecordingLease.model_validate(snapshot.to_dict())
+    except ValidationError:
+        return RecordingLease()
+
+
+def _new_lease(obj: StoredObject, attempt: int, token: str, now: datetime) -> RecordingLease:
+    return RecordingLease(
+        generation=str(obj.generation),
+        attempts=attempt,
+        lease_until=now + timedelta(seconds=LEASE_S),
+        lease_token=token,
+    )
+
+
+def _mark_stalled(
+    transaction: firestore.Transaction,
+    ref: firestore.DocumentReference,
+    lease_ref: firestore.DocumentReference,
+    lease: RecordingLease,
+    now: datetime,
+) -> None:
+    transaction.update(
+        ref,
+        Recording.fields(
+            status=RecordingStatus.FAILED,
+            error=RecordingError(
+                code="stalled",
+                message=f"The analysis stopped without a result {lease.attempts} "
+                "times; it will not be retried automatically.",
+            ),
+            updated_at=now,
+        ),
+    )
+    released = lease.model_copy(
+        update={"lease_until": None, "lease_token": None, "next_attempt_at": None}
+    )
+    transaction.set(lease_ref, released.to_firestore())
+
+
+def _why_skip(
+    current: Recording, lease: RecordingLease, generation: int, redrive: bool, now: datetime
+) -> Skip | None:
     analysed = int(current.generation) if current.generation else None
     if analysed is not None and generation < analysed:
         return Skip("older_generation", current.status)
     if analysed != generation:
         return None  # first event for this generation (or the first upload of all)
     status = current.status
-    if status == RecordingStatus.ANALYZING and current.lease_until and current.lease_until > now:
+    if status == RecordingStatus.ANALYZING and lease.lease_until and lease.lease_until > now:
         return Skip("in_progress", status)
     if (
         status in (RecordingStatus.ANALYZED, RecordingStatus.REJECTED)
@@ -165,10 +240,7 @@ def _patient_erased(
 
     if not patient_id or not is_valid_id(patient_id):
         return False
-    patient = (
-        db.collection("clinics").document(clinic_id).collection("patients").document(patient_id)
-    )
-    snapshot = patient.get(transaction=transaction)
+    snapshot = paths.patient(db, clinic_id, patient_id).get(transaction=transaction)
     return bool(snapshot.exists and (snapshot.to_dict() or {}).get("status", "active") != "active")
 
 
@@ -180,6 +252,8 @@ def _reject_invalid_document(
 ) -> Skip:
     """A recording document that does not validate (written by hand, or by an older version):
     mark it `rejected` with the fields at fault, without trusting the rest of it."""
+    from google.cloud import firestore
+
     fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
     error = RecordingError(
         code="invalid_document",
@@ -192,10 +266,10 @@ def _reject_invalid_document(
             "status": RecordingStatus.REJECTED.value,
             "error": error.to_firestore(),
             "updatedAt": now,
-            "leaseUntil": None,
-            "leaseToken": None,
-        },
+        }
+        | dict.fromkeys(_LEGACY_LEASE_FIELDS, firestore.DELETE_FIELD),
     )
+    transaction.delete(paths.lease_of(ref))  # a final status: nothing to lease or retry
     return Skip("invalid_document", RecordingStatus.REJECTED)
 
 
@@ -214,9 +288,8 @@ def _claim_new(
     metadata, problem = ObjectMetadata.parse(obj.metadata)
     code: Literal["missing_metadata", "unknown_patient", "not_a_member"] = "missing_metadata"
     if metadata is not None:
-        clinic = db.collection("clinics").document(clinic_id)
-        member = clinic.collection("members").document(metadata.uploadedBy)
-        patient = clinic.collection("patients").document(metadata.patientId)
+        member = paths.member(db, clinic_id, metadata.uploadedBy)
+        patient = paths.patient(db, clinic_id, metadata.patientId)
         member_snap, patient_snap = (
             member.get(transaction=transaction),
             patient.get(transaction=transaction),
@@ -256,15 +329,10 @@ def _claim_new(
         )
         transaction.create(ref, rejected.to_firestore())
         return Skip(code, RecordingStatus.REJECTED)
-    recording = Recording(
-        **base,
-        status=RecordingStatus.ANALYZING,
-        attempts=1,
-        lease_until=now + timedelta(seconds=LEASE_S),
-        lease_token=token,
-    )
+    recording = Recording(**base, status=RecordingStatus.ANALYZING)
     transaction.create(ref, recording.to_firestore())
-    return Claim(clinic_id, recording_id, obj.generation, token, recording)
+    transaction.set(paths.lease_of(ref), _new_lease(obj, 1, token, now).to_firestore())
+    return Claim(clinic_id, recording_id, obj.generation, token, recording, 1)
 
 
 def finish_analyzed(
@@ -279,7 +347,7 @@ def finish_analyzed(
 
     @firestore.transactional
     def run(transaction: firestore.Transaction) -> str | None:
-        current = _owned(ref.get(transaction=transaction), claimed)
+        current = _owned(transaction, ref, claimed)
         if current is None:
             return None
         count = current.analysis_count
@@ -291,7 +359,10 @@ def finish_analyzed(
             analyzed_at=now,
             result=result.model_dump(by_alias=True, mode="json"),
         )
-        transaction.set(ref.collection("analyses").document(analysis_id), analysis.to_firestore())
+        transaction.set(
+            paths.analysis(db, claimed.clinic_id, claimed.recording_id, analysis_id),
+            analysis.to_firestore(),
+        )
         transaction.update(
             ref,
             Recording.fields(
@@ -304,12 +375,11 @@ def finish_analyzed(
                 analyzed_at=now,
                 sample_rate_hz=result.sample_rate_hz,
                 duration_s=result.duration_s,
-                lease_until=None,
-                lease_token=None,
                 reanalysis_requested=False,
                 updated_at=now,
             ),
         )
+        _release(transaction, ref, None)
         return analysis_id
 
     analysis_id: str | None = run(db.transaction())
@@ -336,14 +406,22 @@ def finish_failed(
     """A transient or internal fault: store it and schedule a retry with capped, jittered backoff
     (none after `max_attempts`: the error then says the retries are exhausted)."""
     now = now or now_utc()
-    attempts = max(1, claimed.recording.attempts)
-    retry_at = None
-    if attempts < max_attempts:
-        delay = min(backoff_base_s * 2 ** (attempts - 1), 6 * 3600) * random.uniform(0.8, 1.2)
-        retry_at = now + timedelta(seconds=delay)
-    else:
-        message = f"{message} (gave up after {attempts} attempts)"
+    retry_at = retry_time(claimed.attempts, max_attempts, backoff_base_s, now)
+    if retry_at is None:
+        message = f"{message} (gave up after {max(1, claimed.attempts)} attempts)"
     return _finish(db, claimed, RecordingStatus.FAILED, code, message, retry_at, now)
+
+
+def retry_time(
+    attempts: int, max_attempts: int, backoff_base_s: float, now: datetime
+) -> datetime | None:
+    """When attempt `attempts + 1` may run: `backoff_base_s` doubled per attempt, capped at 6 h,
+    ±20 % jitter so failures of one outage do not retry in lockstep; None once exhausted."""
+    attempts = max(1, attempts)
+    if attempts >= max_attempts:
+        return None
+    delay = min(backoff_base_s * 2 ** (attempts - 1), 6 * 3600) * random.uniform(0.8, 1.2)
+    return now + timedelta(seconds=delay)
 
 
 def _finish(
@@ -362,31 +440,44 @@ def _finish(
 
     @firestore.transactional
     def run(transaction: firestore.Transaction) -> bool:
-        if _owned(ref.get(transaction=transaction), claimed) is None:
+        if _owned(transaction, ref, claimed) is None:
             return False
         transaction.update(
             ref,
             Recording.fields(
                 status=status,
                 error=RecordingError(code=code, message=message[:1000]),
-                next_attempt_at=retry_at,
-                lease_until=None,
-                lease_token=None,
                 reanalysis_requested=False,
                 updated_at=now,
             ),
         )
+        _release(transaction, ref, retry_at)
         return True
 
     done: bool = run(db.transaction())
     return done
 
 
-def _owned(snapshot: Any, claimed: Claim) -> Recording | None:
+def _release(
+    transaction: firestore.Transaction, ref: firestore.DocumentReference, retry_at: datetime | None
+) -> None:
+    """The run is over: give up the lease; the sweeper retries at `retry_at` (if any)."""
+    transaction.update(
+        paths.lease_of(ref),
+        RecordingLease.fields(lease_until=None, lease_token=None, next_attempt_at=retry_at),
+    )
+
+
+def _owned(
+    transaction: firestore.Transaction, ref: firestore.DocumentReference, claimed: Claim
+) -> Recording | None:
+    """The recording if the run `claimed` still owns its lease (both read in `transaction`)."""
+    snapshot = ref.get(transaction=transaction)
+    lease = read_lease(paths.lease_of(ref).get(transaction=transaction))
     if not snapshot.exists:
         return None
     current = Recording.model_validate(snapshot.to_dict())
-    owned = current.lease_token == claimed.token and current.generation == str(claimed.generation)
+    owned = lease.lease_token == claimed.token and current.generation == str(claimed.generation)
     return current if owned else None
 
 

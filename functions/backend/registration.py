@@ -11,11 +11,11 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from backend import blobs
+from backend import blobs, paths
 from backend.clients import firestore_client
 from backend.documents import Recording, RecordingStatus
 from backend.objects import AudioFormat, ObjectMetadata, recording_path
-from backend.recordings import now_utc, recording_ref
+from backend.recordings import now_utc
 from backend.settings import Settings
 from stethoscope.sites import Kind, Site
 
@@ -62,7 +62,7 @@ def register(request: RecordingRequest, settings: Settings) -> Registration:
     recording_id = recording_id_for(
         request.clinic_id, request.device_id, request.client_recording_id
     )
-    ref = recording_ref(db, request.clinic_id, recording_id)
+    ref = paths.recording(db, request.clinic_id, recording_id)
     now = now_utc()
 
     @firestore.transactional

@@ -1,11 +1,12 @@
 """Re-drive analyses that failed or stalled: Python storage triggers get no platform retry.
 
 Run on a schedule. Picks `failed` recordings whose retry time has come and `analyzing` ones whose
-lease expired (the run died or timed out), and runs the pipeline on them again. Attempts are
-bounded for both (backed off in `recordings.finish_failed`; a run that stalled `max_attempts`
-times is marked failed by `recordings.claim`); exhausted recordings have no retry time and are
-never picked again. It also finds lost events: recordings still `awaiting_upload` a while after
-their object arrived in the bucket.
+lease expired (the run died or timed out) — both found through the recordings' private lease
+documents (`RecordingLease`, `recordings/{id}/private/lease`) — and runs the pipeline on them
+again. Attempts are bounded for both (backed off in `recordings.finish_failed`; a run that
+stalled `max_attempts` times is marked failed by `recordings.claim`); exhausted recordings have
+no retry time and are never picked again. It also finds lost events: recordings still
+`awaiting_upload` a while after their object arrived in the bucket.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from backend import blobs
+from backend import blobs, paths
 from backend.clients import firestore_client
 from backend.documents import RecordingStatus
 from backend.logs import log
@@ -36,17 +37,15 @@ def sweep(settings: Settings | None = None, now: datetime | None = None) -> Swee
     now = now or now_utc()
     db = firestore_client()
     recordings = db.collection_group("recordings")
-    due = recordings.where(filter=FieldFilter("status", "==", RecordingStatus.FAILED.value)).where(
-        filter=FieldFilter("nextAttemptAt", "<=", now)
-    )
-    stalled = recordings.where(
-        filter=FieldFilter("status", "==", RecordingStatus.ANALYZING.value)
-    ).where(filter=FieldFilter("leaseUntil", "<", now))
+    leases = db.collection_group(paths.PRIVATE)  # recordings/{id}/private/lease, server only
+    due = leases.where(filter=FieldFilter("nextAttemptAt", "<=", now))
+    stalled = leases.where(filter=FieldFilter("leaseUntil", "<", now))
     report = SweepReport()
     for query in (due, stalled):
-        for snapshot in query.limit(settings.sweep_batch_size).stream():
-            obj = _object_of(snapshot, settings)
-            if obj is not None:
+        for lease in query.limit(settings.sweep_batch_size).stream():
+            snapshot = _recording_of(lease)
+            obj = _object_of(snapshot, settings) if snapshot is not None else None
+            if snapshot is not None and obj is not None:
                 key = snapshot.reference.path
                 report.outcomes[key] = process_object(obj, redrive=True, settings=settings)
     _sweep_lost_events(recordings, settings, now, report)
@@ -64,6 +63,19 @@ def _resume_erasures(db: Any, settings: Settings, report: SweepReport) -> None:
         report.outcomes[f"clinics/{clinic_id}/patients/{patient_id}"] = progress.status
         if progress.status == "erased":
             patients.audit_completion(db, clinic_id, patient_id, progress.erasure)
+
+
+def _recording_of(lease: Any) -> Any | None:
+    """The recording document a lease belongs to; a lease left without one (its recording was
+    deleted) is deleted too."""
+    ref = lease.reference.parent.parent
+    if ref is None or ref.parent.id != "recordings" or lease.id != paths.LEASE:
+        return None
+    snapshot = ref.get()
+    if not snapshot.exists:
+        lease.reference.delete()
+        return None
+    return snapshot
 
 
 def _object_of(snapshot: Any, settings: Settings) -> StoredObject | None:

@@ -1,7 +1,8 @@
 """Property-based fuzzing of every API route from its own OpenAPI document (schemathesis), with a
 valid admin token, through the `api` function's WSGI app: whatever is sent, no 5xx comes back.
-(Problem documents for 4xx are checked route by route in test_api.py; some malformed paths are
-answered by the functions-framework layer in front of the app, as on the platform.)"""
+(Problem documents for 4xx are checked route by route in test_api.py; paths the
+functions-framework router in front of the app cannot match, e.g. holding `%0A`, are answered as
+problem documents too: test_api_hardening.py, through the test client and the real server.)"""
 
 from __future__ import annotations
 

@@ -199,12 +199,25 @@ def _traces_left(patient: str, recordings: int) -> int:
     )
 
 
+def _leases_of(patient: str) -> int:
+    """Private lease documents (recordings/{id}/private/lease) left of `patient`'s recordings."""
+    from backend import paths
+    from backend.clients import firestore_client
+
+    leases = firestore_client().collection_group(paths.PRIVATE).stream()
+    return sum(
+        1
+        for lease in leases
+        if lease.reference.path.startswith(f"clinics/c1/recordings/{patient}-")
+    )
+
+
 def test_erasure_leaves_nothing_and_is_idempotent(world: World) -> None:
 
     patient = create(world, mrn="ER-1", displayName="To Erase").get_json()["id"]
     for i, kind in enumerate(("heart", "heart", "lung")):
         _analysed_recording("c1", f"{patient}-{i}", patient, kind)
-    assert _left_behind(patient) == (3, 3)
+    assert _left_behind(patient) == (3, 3) and _leases_of(patient) == 3
     assert _traces_left(patient, 3) == 3, "the pipeline stored a trace per recording"
     url = f"/v1/clinics/c1/patients/{patient}"
     assert world.client.delete(url, json={"confirm": "wrong"}, headers=ADMIN).status_code == 422
@@ -213,7 +226,7 @@ def test_erasure_leaves_nothing_and_is_idempotent(world: World) -> None:
     assert done.status_code == 200, done.get_json()
     erasure = done.get_json()["erasure"]
     assert (erasure["recordings"], erasure["objects"], erasure["analyses"]) == (3, 3, 3)
-    assert _left_behind(patient) == (0, 0)
+    assert _left_behind(patient) == (0, 0) and _leases_of(patient) == 0
     assert _traces_left(patient, 3) == 0, "stored traces go with their recordings"
     again = world.client.delete(url, json={"confirm": patient}, headers=ADMIN)
     assert again.status_code == 200 and again.get_json()["erasure"] == erasure
@@ -253,7 +266,7 @@ def test_erasure_killed_half_way_is_resumed_by_the_sweeper(world: World) -> None
     assert _left_behind(patient) == (2, 2)
     outcome = sweep().outcomes
     assert outcome[f"clinics/c1/patients/{patient}"] == "erased"
-    assert _left_behind(patient) == (0, 0)
+    assert _left_behind(patient) == (0, 0) and _leases_of(patient) == 0
     tombstone = world.client.delete(
         f"/v1/clinics/c1/patients/{patient}", json={"confirm": patient}, headers=ADMIN
     ).get_json()

@@ -14,6 +14,7 @@ import pytest
 from cloudevents.conversion import to_binary, to_structured
 from google.cloud import firestore, storage
 
+from backend import paths
 from backend.documents import Analysis, RecordingStatus
 from backend.objects import StoredObject
 from backend.pipeline import process_object
@@ -22,11 +23,13 @@ from stethoscope import ANALYSIS_VERSION
 
 from ..helpers import (
     finalized_event,
+    get_lease,
     get_recording,
     heart_wav,
     lung_wav,
     object_metadata,
     seed_recording,
+    set_lease,
     upload,
 )
 
@@ -61,7 +64,9 @@ def test_heart_recording_is_analysed(
     assert rec.summary is not None and rec.summary.usable
     assert rec.summary.heart_rate_bpm == pytest.approx(84, abs=5)
     assert rec.summary.murmur is False and rec.summary.respiratory_rate_bpm is None
-    assert rec.analyzed_at is not None and rec.lease_token is None and rec.error is None
+    assert rec.analyzed_at is not None and rec.error is None
+    lease = get_lease(db, "c1", "r1")
+    assert lease.lease_token is None and lease.lease_until is None and lease.attempts == 1
     [analysis] = analyses(db, "c1", "r1")
     assert analysis.generation == str(blob.generation)
     assert analysis.result["heart"]["heartRateBpm"] == rec.summary.heart_rate_bpm
@@ -108,7 +113,7 @@ def test_bad_input_is_rejected_with_a_code(  # type: ignore[no-untyped-def]
     rec = get_recording(db, "c1", "bad")
     assert rec.status == RecordingStatus.REJECTED
     assert rec.error is not None and rec.error.code == code and rec.error.message
-    assert rec.next_attempt_at is None, "bad input is never retried"
+    assert get_lease(db, "c1", "bad").next_attempt_at is None, "bad input is never retried"
     assert analyses(db, "c1", "bad") == []
 
 
@@ -227,7 +232,7 @@ def test_concurrent_events_analyse_once(db: firestore.Client, bucket: storage.Bu
     assert outcomes.count("analyzed") == 1, outcomes
     assert set(outcomes) <= {"analyzed", "in_progress", "duplicate"}
     assert len(analyses(db, "c1", "race")) == 1
-    assert get_recording(db, "c1", "race").attempts == 1
+    assert get_lease(db, "c1", "race").attempts == 1
 
 
 def test_through_functions_framework(db: firestore.Client, bucket: storage.Bucket) -> None:
@@ -255,19 +260,20 @@ def test_stalled_analysis_is_taken_over_by_the_sweeper(
     blob = upload(bucket, "c1", "stall", heart_wav(6.0), object_metadata())
     ref = db.collection("clinics").document("c1").collection("recordings").document("stall")
     # a run that claimed the recording and then died (its lease ran out)
-    ref.update(
-        {
-            "status": "analyzing",
-            "generation": str(blob.generation),
-            "leaseToken": "dead-run",
-            "leaseUntil": datetime.now(UTC) - timedelta(minutes=1),
-            "attempts": 1,
-        }
+    ref.update({"status": "analyzing", "generation": str(blob.generation)})
+    set_lease(
+        db,
+        "c1",
+        "stall",
+        generation=str(blob.generation),
+        lease_token="dead-run",
+        lease_until=datetime.now(UTC) - timedelta(minutes=1),
+        attempts=1,
     )
     report = sweep()
     assert report.outcomes == {ref.path: "analyzed"}
     rec = get_recording(db, "c1", "stall")
-    assert rec.status == RecordingStatus.ANALYZED and rec.attempts == 2
+    assert rec.status == RecordingStatus.ANALYZED and get_lease(db, "c1", "stall").attempts == 2
     assert sweep().outcomes == {}
 
 
@@ -315,8 +321,8 @@ def test_reserved_ids_in_the_object_name_are_ignored(  # type: ignore[no-untyped
 
 @pytest.mark.parametrize(
     "damage",
-    [{"status": "bogus"}, {"createdAt": "yesterday"}, {"storagePath": None}, {"attempts": "x"}],
-    ids=["status", "createdAt", "storagePath", "attempts"],
+    [{"status": "bogus"}, {"createdAt": "yesterday"}, {"storagePath": None}, {"sizeBytes": "x"}],
+    ids=["status", "createdAt", "storagePath", "sizeBytes"],
 )
 def test_malformed_document_ends_rejected_not_stuck(  # type: ignore[no-untyped-def]
     db: firestore.Client, bucket: storage.Bucket, main_module, damage: dict[str, object]
@@ -344,18 +350,21 @@ def test_stalled_runs_are_bounded_like_failed_ones(
     seed_recording(db, "c1", "stuck")
     blob = upload(bucket, "c1", "stuck", heart_wav(5.0), object_metadata())
     ref = db.collection("clinics").document("c1").collection("recordings").document("stuck")
-    ref.update(
-        {
-            "status": "analyzing",
-            "generation": str(blob.generation),
-            "leaseToken": "dead-run",
-            "leaseUntil": datetime.now(UTC) - timedelta(minutes=1),
-            "attempts": get_settings().sweep_max_attempts,
-        }
+    ref.update({"status": "analyzing", "generation": str(blob.generation)})
+    set_lease(
+        db,
+        "c1",
+        "stuck",
+        generation=str(blob.generation),
+        lease_token="dead-run",
+        lease_until=datetime.now(UTC) - timedelta(minutes=1),
+        attempts=get_settings().sweep_max_attempts,
     )
     assert sweep().outcomes == {ref.path: "stalled"}
     rec = get_recording(db, "c1", "stuck")
-    assert rec.status == RecordingStatus.FAILED and rec.next_attempt_at is None
+    lease = get_lease(db, "c1", "stuck")
+    assert rec.status == RecordingStatus.FAILED and lease.next_attempt_at is None
+    assert lease.lease_until is None and lease.lease_token is None
     assert rec.error is not None and rec.error.code == "stalled"
     assert sweep().outcomes == {}
 
@@ -387,13 +396,21 @@ def test_sweeper_rejects_a_malformed_failed_document(
         {
             "status": "failed",
             "generation": str(blob.generation),
-            "nextAttemptAt": datetime.now(UTC) - timedelta(minutes=1),
-            "attempts": "many",  # does not validate
+            "recordedAt": "last tuesday",  # does not validate
         }
+    )
+    set_lease(
+        db,
+        "c1",
+        "mangled",
+        generation=str(blob.generation),
+        attempts=1,
+        next_attempt_at=datetime.now(UTC) - timedelta(minutes=1),
     )
     assert sweep().outcomes == {ref.path: "invalid_document"}
     stored = ref.get().to_dict()
     assert stored["status"] == "rejected" and stored["error"]["code"] == "invalid_document"
+    assert not paths.lease_of(ref).get().exists, "a final status keeps no lease"
     assert sweep().outcomes == {}
 
 

@@ -23,7 +23,7 @@ from scripts.emulators import StorageEmulator
 from scripts.stack import BUCKET, PROJECT_ID
 
 from ..conftest import Emulators, patched_env
-from ..helpers import get_recording, heart_wav, object_metadata, seed_recording, upload
+from ..helpers import get_lease, get_recording, heart_wav, object_metadata, seed_recording, upload
 
 pytestmark = pytest.mark.emulators
 
@@ -59,17 +59,19 @@ def test_storage_outage_fails_then_sweeper_recovers(
     rec = get_recording(db, "c1", "outage")
     assert rec.status == RecordingStatus.FAILED
     assert rec.error is not None and rec.error.code == "storage_unavailable"
-    assert rec.next_attempt_at is not None and rec.next_attempt_at > datetime.now(UTC)
+    retry_at = get_lease(db, "c1", "outage").next_attempt_at
+    assert retry_at is not None and retry_at > datetime.now(UTC)
     assert sweep().outcomes == {}, "not due yet"
 
     flaky_storage.start()
-    later = rec.next_attempt_at + timedelta(seconds=1)
+    later = retry_at + timedelta(seconds=1)
     report = sweep(now=later)
     assert list(report.outcomes.values()) == ["analyzed"]
     rec = get_recording(db, "c1", "outage")
-    assert rec.status == RecordingStatus.ANALYZED and rec.attempts == 2
+    lease = get_lease(db, "c1", "outage")
+    assert rec.status == RecordingStatus.ANALYZED and lease.attempts == 2
     assert rec.summary is not None and rec.summary.heart_rate_bpm == pytest.approx(66, abs=5)
-    assert rec.error is None and rec.next_attempt_at is None
+    assert rec.error is None and lease.next_attempt_at is None
 
 
 def test_retries_stop_after_the_limit(db: firestore.Client, bucket) -> None:  # type: ignore[no-untyped-def]
@@ -83,7 +85,7 @@ def test_retries_stop_after_the_limit(db: firestore.Client, bucket) -> None:  # 
     now = datetime.now(UTC)
     for attempt in range(1, settings.sweep_max_attempts + 1):
         claimed = claim(db, "c1", "doomed", obj, redrive=True, now=now)
-        assert isinstance(claimed, Claim) and claimed.recording.attempts == attempt
+        assert isinstance(claimed, Claim) and claimed.attempts == attempt
         finish_failed(
             db,
             claimed,
@@ -93,8 +95,7 @@ def test_retries_stop_after_the_limit(db: firestore.Client, bucket) -> None:  # 
             backoff_base_s=settings.sweep_backoff_base_s,
             now=now,
         )
-        rec = get_recording(db, "c1", "doomed")
-        retry_times.append(rec.next_attempt_at)
+        retry_times.append(get_lease(db, "c1", "doomed").next_attempt_at)
         now += timedelta(hours=12)
     *scheduled, last = retry_times
     assert all(t is not None for t in scheduled) and last is None

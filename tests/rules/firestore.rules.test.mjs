@@ -66,6 +66,9 @@ beforeEach(async () => {
     await setDoc(doc(fs, "clinics/c2/patients/p9"), { label: "Cot 1" });
     await setDoc(doc(fs, "clinics/c1/recordings/r1"), { patientId: "p1", status: "analyzed", createdBy: "u-upl" });
     await setDoc(doc(fs, "clinics/c1/recordings/r1/analyses/1.0.0"), { analysisVersion: "1.0.0" });
+    await setDoc(doc(fs, "clinics/c1/recordings/r1/private/lease"), {
+      generation: "1", attempts: 2, leaseToken: "secret-run", leaseUntil: null, nextAttemptAt: null,
+    });
     await setDoc(doc(fs, "clinics/c2/recordings/r9"), { patientId: "p9", status: "analyzed" });
     await setDoc(doc(fs, "clinics/c1/exams/x1"), { patientId: "p1", status: "assessed", assessment: { murmur: "absent" } });
     await setDoc(doc(fs, "clinics/c1/audit/e1"), { uid: "u-clin", action: "recording.audio", patientId: "p1" });
@@ -91,6 +94,7 @@ const READS = [
   ["clinics/c1/patientMrns/4d52", []],  // record-number reservations: the backend's
   ["clinics/c1/recordings/r1/traces/17", []],  // drawing traces: served by the API, audited
   ["clinics/c1/invitations/i1", ["admin"]],  // invitations: the clinic's admins
+  ["clinics/c1/recordings/r1/private/lease", []],  // lease and retry internals: the backend's
 ];
 
 describe("reads: role x document", () => {
@@ -119,6 +123,12 @@ describe("queries", () => {
   test("uploader may not list patients", () => denied(getDocs(collection(db("uploader"), "clinics/c1/patients"))));
   test("clinician may not list members", () => denied(getDocs(collection(db("clinician"), "clinics/c1/members"))));
   test("admin may list members", () => allowed(getDocs(collection(db("admin"), "clinics/c1/members"))));
+  for (const who of ["admin", "clinician", "uploader"]) {
+    test(`${who} may not list a recording's private documents`, () =>
+      denied(getDocs(collection(db(who), "clinics/c1/recordings/r1/private"))));
+    test(`${who} may not query leases across recordings`, () =>
+      denied(getDocs(query(collectionGroup(db(who), "private"), where("attempts", ">=", 0)))));
+  }
 });
 
 describe("server-only fields and documents", () => {
@@ -146,6 +156,10 @@ describe("server-only fields and documents", () => {
       denied(updateDoc(doc(db(who), "clinics/c1/exams/x1"), { assessment: { murmur: "present" } })));
     test(`${who} may not create an exam directly`, () =>
       denied(setDoc(doc(db(who), "clinics/c1/exams/x2"), { patientId: "p1", status: "open" })));
+    test(`${who} may not write a recording's lease`, () =>
+      denied(setDoc(doc(db(who), "clinics/c1/recordings/r1/private/lease"), { leaseToken: "mine" })));
+    test(`${who} may not delete a recording's lease`, () =>
+      denied(deleteDoc(doc(db(who), "clinics/c1/recordings/r1/private/lease"))));
     test(`${who} may not reserve a record number`, () =>
       denied(setDoc(doc(db(who), "clinics/c1/patientMrns/41"), { patientId: "p2" })));
   }

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.logs import log
+from backend.paging import PageStartGoneError
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -48,6 +49,18 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
 
 
 def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(PageStartGoneError)
+    async def page_start_gone(request: Request, exc: PageStartGoneError) -> JSONResponse:
+        return problem_response(
+            Problem(
+                title="Invalid page token",
+                status=422,
+                code="invalid_page_token",
+                detail="The page token names nothing that still exists; start again without "
+                "pageToken.",
+            )
+        )
+
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from backend.documents import (
     EMAIL_PATTERN,
@@ -24,43 +24,8 @@ from backend.documents import (
     RecordingSummary,
     Role,
 )
-from backend.objects import AudioFormat
-from stethoscope.sites import Kind, ProtocolName, Site, site_matches_kind
-
-MIN_WAV_BYTES = 44  # a WAV header
-EARLIEST_RECORDING = datetime(1990, 1, 1, tzinfo=UTC)
-
-
-class UploadSlotRequest(Document):
-    """Register a recording and ask where to upload it."""
-
-    client_recording_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
-    patient_id: DocumentId
-    site: Site
-    kind: Kind
-    recorded_at: AwareDatetime
-    size_bytes: int = Field(gt=MIN_WAV_BYTES)
-    device_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
-    crc32c: str | None = Field(
-        None, alias="crc32c", pattern=r"^[A-Za-z0-9+/]{6}==$", description="base64, as GCS"
-    )
-    exam_id: DocumentId | None = Field(None, description="the exam this take belongs to")
-    format: AudioFormat = Field("wav", description="container of the upload: flac or wav")
-
-    @field_validator("recorded_at")
-    @classmethod
-    def _recorded_in_a_sane_range(cls, value: datetime) -> datetime:
-        """No digital stethoscope recorded before 1990; a clock a day ahead is a wrong clock."""
-        latest = datetime.now(UTC) + timedelta(days=1)
-        if not EARLIEST_RECORDING <= value <= latest:
-            raise ValueError(f"recordedAt must lie between {EARLIEST_RECORDING:%Y-%m-%d} and now")
-        return value
-
-    @model_validator(mode="after")
-    def _site_fits_kind(self) -> UploadSlotRequest:
-        if not site_matches_kind(self.site, self.kind):
-            raise ValueError(f"site {self.site!r} is not a {self.kind} auscultation site")
-        return self
+from steth_contract import UploadSlotRequest as UploadSlotRequest  # shared with the uploader
+from stethoscope.sites import Kind, ProtocolName, Site
 
 
 class UploadSlot(Document):
@@ -74,7 +39,6 @@ class UploadSlot(Document):
 
 class RecordingOut(Recording):
     id: str
-    lease_token: str | None = Field(None, exclude=True)
 
 
 class StoredObjectOut(Document):

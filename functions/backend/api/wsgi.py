@@ -1,5 +1,6 @@
 """The WSGI side of the API function: a chunked request body is read to its end before the ASGI
-adapter sees the request.
+adapter sees the request, and a path the functions-framework router cannot match is answered
+with a problem document rather than its HTML 404.
 
 a2wsgi passes `CONTENT_LENGTH` bytes of `wsgi.input` to FastAPI; a chunked body has no length, so
 FastAPI saw an empty body (422 "Field required") and the unread chunks were left on the keep-alive
@@ -11,6 +12,7 @@ and ends `wsgi.input` at the last one (`wsgi.input_terminated`), so reading it i
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 
@@ -24,3 +26,20 @@ def buffer_chunked_body(environ: dict[str, Any], max_bytes: int) -> dict[str, An
     buffered["CONTENT_LENGTH"] = str(len(body))
     buffered.pop("HTTP_TRANSFER_ENCODING", None)
     return buffered
+
+
+def not_found_problem(error: Exception) -> Any:
+    """functions-framework's Flask router answers paths it cannot route itself, before the API
+    sees them: `/<path:path>` does not match a path holding a line feed (`%0A`), which got
+    Flask's HTML 404. Registered as its 404 handler (`functions_framework.errorhandler`), this
+    answers those, like every API error, as `application/problem+json`."""
+    from werkzeug.wrappers import Response
+
+    problem = {
+        "type": "about:blank",
+        "title": "Not found",
+        "status": 404,
+        "code": "not_found",
+        "detail": "No such route: check the path (it may hold a control character).",
+    }
+    return Response(json.dumps(problem), status=404, content_type="application/problem+json")

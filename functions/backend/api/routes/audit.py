@@ -14,6 +14,7 @@ from backend.api.problems import Problem
 from backend.api.schemas import AuditEntryOut, AuditPage
 from backend.clients import firestore_client
 from backend.documents import valid_id
+from backend.paging import start_after
 from backend.settings import get_settings
 
 router = APIRouter(tags=["audit"])
@@ -44,10 +45,7 @@ def read_audit(
     if uid:
         query = query.where(filter=FieldFilter("uid", "==", valid_id(uid)))
     query = query.order_by("at", direction=firestore.Query.DESCENDING).limit(size + 1)
-    if page_token:
-        last = collection.document(decode_token(page_token)).get()
-        if last.exists:
-            query = query.start_after(last)
+    query = start_after(query, collection, decode_token(page_token) if page_token else None)
     snapshots = list(query.stream())
     items = [AuditEntryOut.model_validate({**s.to_dict(), "id": s.id}) for s in snapshots[:size]]
     token = encode_token(snapshots[size - 1].id) if len(snapshots) > size else None

@@ -201,13 +201,12 @@ def _site_audio(clinic_id: str, recording_id: str, kind: str) -> tuple[Any, floa
     """A site's audio at the analysis rate, streamed (bounded memory); (None, 0) if gone."""
     from google.api_core import exceptions as gcloud_errors
 
-    from backend import blobs
-    from backend.recordings import recording_ref
+    from backend import blobs, paths
     from stethoscope import AnalysisInputError
     from stethoscope.analysis import analysis_rate_hz
     from stethoscope.audio import read_recording
 
-    snapshot = recording_ref(firestore_client(), clinic_id, recording_id).get()
+    snapshot = paths.recording(firestore_client(), clinic_id, recording_id).get()
     raw = snapshot.to_dict() or {}
     path, generation = raw.get("storagePath"), raw.get("generation")
     if not isinstance(path, str) or not generation:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from backend import audit, blobs, exams
+from backend import audit, blobs, exams, paths
 from backend.api.auth import ADMIN, ANY_MEMBER, CLINICAL, ClinicAccess
 from backend.api.paging import decode_token, encode_token
 from backend.api.params import PatientIdQuery, RecordingId
@@ -23,8 +23,8 @@ from backend.api.schemas import (
 )
 from backend.clients import firestore_client
 from backend.documents import RecordingStatus
+from backend.paging import start_after
 from backend.reanalysis import NotReanalysableError, enqueue_clinic_reanalysis, reanalyze
-from backend.recordings import recording_ref
 from backend.registration import RecordingRequest, RegistrationConflictError, register
 from backend.settings import get_settings
 
@@ -35,7 +35,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 
 
 def load_recording(clinic_id: str, recording_id: str) -> RecordingOut:
-    snapshot = recording_ref(firestore_client(), clinic_id, recording_id).get()
+    snapshot = paths.recording(firestore_client(), clinic_id, recording_id).get()
     if not snapshot.exists:
         raise not_found("recording")
     return RecordingOut.model_validate({**(snapshot.to_dict() or {}), "id": snapshot.id})
@@ -67,14 +67,7 @@ def create_upload_slot(
             "Recording too large",
             f"The limit is {settings.max_upload_bytes} bytes.",
         )
-    patient = (
-        firestore_client()
-        .collection("clinics")
-        .document(access.clinic_id)
-        .collection("patients")
-        .document(body.patient_id)
-        .get()
-    )
+    patient = paths.patient(firestore_client(), access.clinic_id, body.patient_id).get()
     if not patient.exists:
         raise ApiError(
             422,
@@ -200,22 +193,14 @@ def list_recordings(
 
     settings = get_settings()
     size = min(limit or settings.default_page_size, settings.max_page_size)
-    collection = (
-        firestore_client().collection("clinics").document(access.clinic_id).collection("recordings")
-    )
-    query = collection
+    collection = paths.recordings(firestore_client(), access.clinic_id)
+    query: Any = collection
     if patient_id:
         query = query.where(filter=FieldFilter("patientId", "==", patient_id))
     if status:
         query = query.where(filter=FieldFilter("status", "==", status.value))
     query = query.order_by("createdAt", direction=firestore.Query.DESCENDING).limit(size + 1)
-    if page_token:
-        last = collection.document(decode_token(page_token)).get()
-        if not last.exists:
-            raise ApiError(
-                422, "invalid_page_token", "Invalid page token", "Start again without pageToken."
-            )
-        query = query.start_after(last)
+    query = start_after(query, collection, decode_token(page_token) if page_token else None)
     snapshots = list(query.stream())
     items = [RecordingOut.model_validate({**s.to_dict(), "id": s.id}) for s in snapshots[:size]]
     token = encode_token(snapshots[size - 1].id) if len(snapshots) > size else None
