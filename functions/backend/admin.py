@@ -60,7 +60,11 @@ def add_member(clinic_id: str, account: Account, role: Role) -> None:
     ref = firestore_client().collection("clinics").document(clinic_id)
     ref.collection("members").document(account.uid).set(
         Member(
-            role=role, email=account.email, added_at=now_utc(), added_by="operator"
+            role=role,
+            uid=account.uid,
+            email=account.email,
+            added_at=now_utc(),
+            added_by="operator",
         ).to_firestore()
     )
 
