@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from deploy_options import FUNCTIONS_REGION, RECORDINGS_BUCKET
+from deploy_options import FUNCTIONS_REGION, LINK_SECRET, RECORDINGS_BUCKET
 from firebase_functions import https_fn, scheduler_fn, storage_fn, tasks_fn
 from firebase_functions.options import MemoryOption, RateLimits, RetryConfig, set_global_options
 
@@ -75,7 +75,9 @@ def _api_wsgi() -> Any:
     return _wsgi_app
 
 
-@https_fn.on_request(memory=MemoryOption.GB_1, cpu=1, concurrency=40, timeout_sec=120)
+@https_fn.on_request(
+    memory=MemoryOption.GB_1, cpu=1, concurrency=40, timeout_sec=120, secrets=[LINK_SECRET]
+)
 def api(req: https_fn.Request) -> https_fn.Response:
     """The HTTPS API (FastAPI): upload slots, recordings, re-analysis, reports, FHIR, members."""
     from backend.api.wsgi import buffer_chunked_body

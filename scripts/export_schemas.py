@@ -1,4 +1,5 @@
-"""Write the JSON Schemas of the Firestore documents and the analysis result for the frontend.
+"""Write the JSON Schemas of the Firestore documents, the analysis result and the API answers the
+web app reads, for the frontend.
 
     python -m scripts.export_schemas [--check]
 
@@ -15,7 +16,17 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from backend.documents import Analysis, AuditEntry, Clinic, Exam, Member, Patient, Recording
+from backend.api.schemas import ExamLinks, Me, MediaLinks
+from backend.documents import (
+    Analysis,
+    AuditEntry,
+    Clinic,
+    Exam,
+    Member,
+    Patient,
+    Recording,
+    RecordingTrace,
+)
 from scripts.emulators import REPO_ROOT
 from stethoscope.result import AnalysisResult
 
@@ -29,6 +40,11 @@ MODELS: dict[str, type[BaseModel]] = {
     "audit-entry": AuditEntry,
     "exam": Exam,
     "analysis-result": AnalysisResult,
+    # API answers the web app reads (GET /v1/me, …/trace, …/links)
+    "me": Me,
+    "recording-trace": RecordingTrace,
+    "media-links": MediaLinks,
+    "exam-links": ExamLinks,
 }
 
 

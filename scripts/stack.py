@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -107,6 +108,8 @@ class LocalStack(StartStop):
         self.analyzer: FunctionServer | None = None
         self.tasks: FunctionServer | None = None
         self.relay: StorageEventRelay | None = None
+        #: signs the API's media links; one per stack, shared by its processes (never committed)
+        self.link_secret = secrets.token_urlsafe(32)
 
     @property
     def env(self) -> dict[str, str]:
@@ -121,6 +124,7 @@ class LocalStack(StartStop):
             "STORAGE_EMULATOR_HOST": self.storage.url,
             # firebase-admin accepts the Auth emulator's unsigned tokens with this set
             "FIREBASE_AUTH_EMULATOR_HOST": self.auth.host if self.auth else "127.0.0.1:1",
+            "STETH_LINK_SECRET": self.link_secret,
         }
         if self.tasks is not None:
             env["STETH_LOCAL_TASKS_URL"] = self.tasks.url

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +95,7 @@ def emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulators]:
             "STORAGE_EMULATOR_HOST": storage_emulator.url,
             # unsigned test tokens are verified without a running Auth emulator
             "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:1",
+            "STETH_LINK_SECRET": secrets.token_urlsafe(32),
         }
         with patched_env(**env):
             yield Emulators(firestore_emulator, storage_emulator)

@@ -47,7 +47,10 @@ def record(
     patient_id: str | None = None,
     detail: str | None = None,
 ) -> str:
-    """Append one entry for the caller of this request. Returns the entry id."""
+    """Append one entry for the caller of this request (saying so when a media link authorised
+    it). Returns the entry id."""
+    if access.via_link:
+        detail = "via link" if detail is None else f"{detail}; via link"
     return append(
         db,
         access.clinic_id,

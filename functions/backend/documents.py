@@ -138,6 +138,7 @@ AuditAction = Literal[
     "patient.fhir", "patient.erase", "patient.erased",
     "recording.create", "recording.read", "recording.list", "recording.object",
     "recording.report", "recording.fhir", "recording.audio", "recording.reanalyze",
+    "recording.trace", "recording.links", "exam.links",
     "clinic.reanalyze", "member.list", "member.update", "member.delete", "audit.read",
     "exam.create", "exam.read", "exam.list", "exam.complete", "exam.cancel", "exam.report",
     "exam.fhir",
@@ -277,3 +278,51 @@ class Analysis(Document):
     analysis_version: str
     analyzed_at: datetime
     result: dict[str, Any] = Field(description="AnalysisResult in camelCase")
+
+
+class TraceEnvelope(Document):
+    """Min and max of the analysis-rate signal per bin (bin i covers [i*binS, (i+1)*binS)),
+    scaled so that the recording's peak is ±1, 3 decimals."""
+
+    bin_s: float
+    min: list[float]
+    max: list[float]
+
+
+class TraceSpectrogram(Document):
+    """Power in dB re full scale per frame (frame j covers [j*frameS, (j+1)*frameS)) and
+    frequency band (centres in `freqsHz`): `db` is base64 of uint8 cells, row-major
+    frames x freqs, 0..255 mapping dbMin..dbMax linearly."""
+
+    frame_s: float
+    freqs_hz: list[float]
+    db_min: float
+    db_max: float
+    db: str = Field(description="base64 of uint8, frames x freqs, row-major")
+
+
+class RecordingTrace(Document):
+    """A compact drawing of a recording for a browser (stethoscope.trace): the waveform's min/max
+    envelope and a quantised spectrogram. Events (beats, murmur, wheezes, crackles, cycles) are
+    in the analysis document, not here."""
+
+    recording_id: str
+    kind: Kind
+    duration_s: float
+    sample_rate_hz: float = Field(description="rate of the signal the trace was drawn from")
+    peak_full_scale: float = Field(
+        description="the recording's peak |sample| (full scale 1): envelope * this = full scale"
+    )
+    envelope: TraceEnvelope
+    spectrogram: TraceSpectrogram | None
+
+
+class StoredTrace(Document):
+    """clinics/{clinicId}/recordings/{recordingId}/traces/{generation}: the RecordingTrace of one
+    object generation, computed at analysis time (gzipped JSON; read by the API only)."""
+
+    generation: str
+    trace_version: int
+    created_at: datetime
+    encoding: Literal["gzip+json"] = "gzip+json"
+    data: bytes

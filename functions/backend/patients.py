@@ -7,11 +7,11 @@ creations with one number cannot both succeed.
 
 Erasure (GDPR art. 17) runs in bounded batches and is resumable: the patient is first marked
 `erasing` (new uploads for it are refused from then on), then its recordings — every analysis,
-every generation of the audio object, the document — and its exams are deleted batch by batch,
-the counts accumulating on the patient document, which finally becomes a tombstone (`erased`,
-who, when, counts). A crash half-way leaves `erasing`; the sweeper (or a repeated DELETE) goes on
-from where it stopped. Reports are drawn on request and never stored, so there is no cache to
-clear.
+every generation of the audio object, its stored traces, the document — and its exams are
+deleted batch by batch, the counts accumulating on the patient document, which finally becomes a
+tombstone (`erased`, who, when, counts). A crash half-way leaves `erasing`; the sweeper (or a
+repeated DELETE) goes on from where it stopped. Reports are drawn on request and never stored,
+so there is no cache to clear.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from backend.documents import Patient, PatientErasure, Recording, search_key
 from backend.objects import recording_path
 from backend.recordings import now_utc
+from backend.traces import delete_traces
 
 if TYPE_CHECKING:
     from google.cloud import firestore
@@ -276,6 +277,7 @@ def continue_erasure(
             for analysis in recording.reference.collection("analyses").stream():
                 analysis.reference.delete()
                 counts["analyses"] += 1
+            delete_traces(recording.reference)
             recording.reference.delete()
             counts["recordings"] += 1
         for exam in exams:

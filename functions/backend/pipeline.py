@@ -20,7 +20,9 @@ from backend.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from backend.documents import ExamSiteStatus
+    from stethoscope.arrays import FloatArray
     from stethoscope.result import AnalysisResult
+    from stethoscope.sites import Kind
 
 
 def process_storage_event(data: Any) -> str:
@@ -126,13 +128,14 @@ def _analyse(
     from google.api_core import exceptions as gcloud_errors
 
     from stethoscope import AnalysisInputError
-    from stethoscope.analysis import analyze_file
+    from stethoscope.analysis import analyze_file_detailed
 
     kind = claimed.recording.kind or "heart"
     db = firestore_client()
     try:
         with blobs.open_for_reading(obj.bucket, obj.name, obj.generation) as reader:
-            result = analyze_file(reader, kind)  # decoded straight to the analysis rate
+            detailed = analyze_file_detailed(reader, kind)  # decoded straight to the analysis rate
+        result = detailed.result
     except AnalysisInputError as exc:
         return _reject(claimed, exc.code, exc.message, context), None
     except gcloud_errors.NotFound:
@@ -151,6 +154,7 @@ def _analyse(
         log("error", severity="ERROR", traceback=traceback.format_exc(limit=8), context=context)
         message = "The analysis stopped on an internal error (logged); it will be retried."
         return _fail(claimed, "internal", message, settings, context), None
+    _store_trace(claimed, obj, kind, detailed.samples, detailed.rate_hz, context)
     analysis_id = recordings.finish_analyzed(db, claimed, result)
     if analysis_id is None:
         log(
@@ -168,6 +172,34 @@ def _analyse(
         context=context,
     )
     return "analyzed", result
+
+
+def _store_trace(
+    claimed: Claim,
+    obj: StoredObject,
+    kind: Kind,
+    samples: FloatArray,
+    rate_hz: float,
+    context: dict[str, str],
+) -> None:
+    """Draw and store the browser's trace from the signal already decoded, before the result is
+    visible (a page that sees `analyzed` finds its trace). A failure is logged, not fatal: the
+    API then draws the trace from the object."""
+    from backend import traces
+    from stethoscope.trace import compute_trace
+
+    try:
+        trace = traces.recording_trace(claimed.recording_id, kind, compute_trace(samples, rate_hz))
+        traces.store_trace(
+            firestore_client(), claimed.clinic_id, claimed.recording_id, obj.generation, trace
+        )
+    except Exception:
+        log(
+            "trace_error",
+            severity="WARNING",
+            traceback=traceback.format_exc(limit=8),
+            context=context,
+        )
 
 
 def _reject(claimed: Claim, code: str, message: str, context: dict[str, str]) -> str:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from collections.abc import Mapping
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 DEFAULT_PROJECT_ID = "demo-stethoscope"
 DEFAULT_REGION = "europe-west1"
@@ -62,6 +63,13 @@ class Settings(BaseModel):
     #: change lost its storage event (events are not retried); the sweeper analyses it.
     sweep_lost_event_grace_s: float = 600.0
 
+    #: Key that signs short-lived media links (`?access=`, backend/api/links.py): the secret
+    #: STETH_LINK_SECRET on Google Cloud (Secret Manager); without it links are refused there.
+    #: Elsewhere a random per-process key stands in (the local stack sets one for all processes).
+    link_secret: str | None = Field(None, repr=False)
+    #: Lifetime of a media link.
+    media_link_ttl_s: int = 600
+
     #: Cloud Tasks queue function that re-analyses one recording (bulk re-analysis).
     reanalyze_task_function: str = "reanalysis"
     #: Local stack only: where that function is served, as there is no Cloud Tasks locally.
@@ -106,6 +114,10 @@ class Settings(BaseModel):
             )
         if env.get("STETH_MAX_UPLOAD_BYTES"):
             overrides["max_upload_bytes"] = int(env["STETH_MAX_UPLOAD_BYTES"])
+        on_google_cloud = bool(env.get("K_SERVICE")) and env.get("FUNCTIONS_EMULATOR") != "true"
+        link_secret = env.get("STETH_LINK_SECRET", "").strip() or None
+        if link_secret is None and not on_google_cloud:
+            link_secret = secrets.token_urlsafe(32)
         if env.get("STETH_STORAGE_RETRY_S"):
             overrides["storage_retry_s"] = float(env["STETH_STORAGE_RETRY_S"])
         return cls(
@@ -115,7 +127,8 @@ class Settings(BaseModel):
             firestore_emulator_host=env.get("FIRESTORE_EMULATOR_HOST") or None,
             storage_emulator_host=env.get("STORAGE_EMULATOR_HOST") or None,
             auth_emulator_host=env.get("FIREBASE_AUTH_EMULATOR_HOST") or None,
-            on_google_cloud=bool(env.get("K_SERVICE")) and env.get("FUNCTIONS_EMULATOR") != "true",
+            on_google_cloud=on_google_cloud,
+            link_secret=link_secret,
             local_tasks_url=env.get("STETH_LOCAL_TASKS_URL") or None,
             **overrides,
         )

@@ -51,6 +51,8 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, tuple[int, int, int]]] 
     ("report pdf", "GET", "/v1/clinics/c1/recordings/r1/report.pdf", None, (200, 200, 403)),
     ("fhir", "GET", "/v1/clinics/c1/recordings/r1/fhir", None, (200, 200, 403)),
     ("audio", "GET", "/v1/clinics/c1/recordings/r1/audio", None, (200, 200, 403)),
+    ("trace", "GET", "/v1/clinics/c1/recordings/r1/trace", None, (200, 200, 403)),
+    ("media links", "POST", "/v1/clinics/c1/recordings/r1/links", None, (200, 200, 403)),
     ("new patient", "POST", "/v1/clinics/c1/patients", {"label": "Cot 2"}, (201, 201, 403)),
     ("put member", "PUT", "/v1/clinics/c1/members/u-new", {"role": "uploader"}, (200, 403, 403)),
     ("list members", "GET", "/v1/clinics/c1/members", None, (200, 403, 403)),

@@ -187,12 +187,25 @@ def _left_behind(patient: str) -> tuple[int, int]:
     return len(recordings), len(objects)
 
 
+def _traces_left(patient: str, recordings: int) -> int:
+    """Stored traces under the patient's recordings (a subcollection outlives its parent
+    document in Firestore unless deleted itself)."""
+    from backend.clients import firestore_client
+
+    db = firestore_client()
+    return sum(
+        len(db.collection(f"clinics/c1/recordings/{patient}-{i}/traces").get())
+        for i in range(recordings)
+    )
+
+
 def test_erasure_leaves_nothing_and_is_idempotent(world: World) -> None:
 
     patient = create(world, mrn="ER-1", displayName="To Erase").get_json()["id"]
     for i, kind in enumerate(("heart", "heart", "lung")):
         _analysed_recording("c1", f"{patient}-{i}", patient, kind)
     assert _left_behind(patient) == (3, 3)
+    assert _traces_left(patient, 3) == 3, "the pipeline stored a trace per recording"
     url = f"/v1/clinics/c1/patients/{patient}"
     assert world.client.delete(url, json={"confirm": "wrong"}, headers=ADMIN).status_code == 422
     assert world.client.delete(url, json={"confirm": patient}, headers=CLIN).status_code == 403
@@ -201,6 +214,7 @@ def test_erasure_leaves_nothing_and_is_idempotent(world: World) -> None:
     erasure = done.get_json()["erasure"]
     assert (erasure["recordings"], erasure["objects"], erasure["analyses"]) == (3, 3, 3)
     assert _left_behind(patient) == (0, 0)
+    assert _traces_left(patient, 3) == 0, "stored traces go with their recordings"
     again = world.client.delete(url, json={"confirm": patient}, headers=ADMIN)
     assert again.status_code == 200 and again.get_json()["erasure"] == erasure
     assert world.client.get(url, headers=ADMIN).status_code == 410

@@ -73,6 +73,9 @@ def test_functions_and_triggers(manifest: dict[str, Any]) -> None:
         "retry": False,
     }
     assert endpoints["api"]["httpsTrigger"] == {}
+    # the media-link key comes from Secret Manager, into the API only
+    assert endpoints["api"]["secretEnvironmentVariables"] == [{"key": "STETH_LINK_SECRET"}]
+    assert not endpoints["analyze_recording"]["secretEnvironmentVariables"]
     assert endpoints["sweep_recordings"]["scheduleTrigger"]["schedule"] == "every 5 minutes"
     assert endpoints["reanalysis"]["taskQueueTrigger"]["retryConfig"]["maxAttempts"] == 5
 
@@ -90,7 +93,11 @@ def test_task_queue_ids_are_valid_cloud_tasks_queue_ids(manifest: dict[str, Any]
     for queue in queues:
         assert re.fullmatch(r"[A-Za-z0-9-]{1,100}", queue), queue
     assert Settings().reanalyze_task_function in queues
-    assert {p["name"] for p in manifest["params"]} == {"RECORDINGS_BUCKET", "FUNCTIONS_REGION"}
+    assert {p["name"] for p in manifest["params"]} == {
+        "RECORDINGS_BUCKET",
+        "FUNCTIONS_REGION",
+        "STETH_LINK_SECRET",
+    }
     region = next(p for p in manifest["params"] if p["name"] == "FUNCTIONS_REGION")
     assert region["default"] == "europe-west1"
 

@@ -70,6 +70,8 @@ beforeEach(async () => {
     await setDoc(doc(fs, "clinics/c1/exams/x1"), { patientId: "p1", status: "assessed", assessment: { murmur: "absent" } });
     await setDoc(doc(fs, "clinics/c1/audit/e1"), { uid: "u-clin", action: "recording.audio", patientId: "p1" });
     await setDoc(doc(fs, "clinics/c1/patientMrns/4d52"), { patientId: "p1" });
+    await setDoc(doc(fs, "clinics/c1/recordings/r1/traces/17"), { generation: "17" });
+    await setDoc(doc(fs, "clinics/c1/invitations/i1"), { email: "new@clinic.example", role: "clinician", status: "pending" });
   });
 });
 
@@ -87,6 +89,8 @@ const READS = [
   ["clinics/c1/audit/e1", ["admin"]],  // the audit trail: admins only
   ["clinics/c1/exams/x1", ["admin", "clinician", "uploader"]],
   ["clinics/c1/patientMrns/4d52", []],  // record-number reservations: the backend's
+  ["clinics/c1/recordings/r1/traces/17", []],  // drawing traces: served by the API, audited
+  ["clinics/c1/invitations/i1", ["admin"]],  // invitations: the clinic's admins
 ];
 
 describe("reads: role x document", () => {
@@ -134,6 +138,10 @@ describe("server-only fields and documents", () => {
     test(`${who} may not change an audit entry`, () =>
       denied(updateDoc(doc(db(who), "clinics/c1/audit/e1"), { uid: "someone-else" })));
     test(`${who} may not delete an audit entry`, () => denied(deleteDoc(doc(db(who), "clinics/c1/audit/e1"))));
+    test(`${who} may not create or accept an invitation directly`, () =>
+      denied(setDoc(doc(db(who), "clinics/c1/invitations/i2"), { email: "x@y.z", role: "admin", status: "pending" })));
+    test(`${who} may not change an invitation`, () =>
+      denied(updateDoc(doc(db(who), "clinics/c1/invitations/i1"), { status: "accepted" })));
     test(`${who} may not write an exam's assessment`, () =>
       denied(updateDoc(doc(db(who), "clinics/c1/exams/x1"), { assessment: { murmur: "present" } })));
     test(`${who} may not create an exam directly`, () =>

@@ -11,11 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Depends, Security
+from fastapi import Depends, Query, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from backend.api.params import ClinicId
+from backend.api import links
+from backend.api.links import LinkScope
+from backend.api.params import ClinicId, ExamId, RecordingId
 from backend.api.problems import ApiError, not_found
 from backend.clients import firestore_client
 from backend.documents import Member, Role, is_valid_id
@@ -37,6 +39,7 @@ class ClinicAccess:
     clinic_id: str
     caller: Caller
     role: Role
+    via_link: bool = False  # authorised by a media link (`?access=`), not an ID token
 
 
 def _unauthenticated(detail: str) -> ApiError:
@@ -83,6 +86,17 @@ def member_role(clinic_id: str, uid: str) -> Role | None:
     return Member.model_validate(snapshot.to_dict()).role
 
 
+async def _access(clinic_id: str, caller: Caller, roles: tuple[Role, ...]) -> ClinicAccess:
+    role = await run_in_threadpool(member_role, clinic_id, caller.uid)
+    if role is None:
+        raise not_found("clinic")
+    if role not in roles:
+        raise ApiError(
+            403, "forbidden", "Not allowed", f"This needs one of the roles: {', '.join(roles)}."
+        )
+    return ClinicAccess(clinic_id, caller, role)
+
+
 def require_role(*roles: Role) -> Callable[..., object]:
     """Dependency: the caller is a member of `clinic_id` with one of `roles`."""
 
@@ -90,14 +104,7 @@ def require_role(*roles: Role) -> Callable[..., object]:
         clinic_id: ClinicId,
         caller: Annotated[Caller, Depends(current_caller)],
     ) -> ClinicAccess:
-        role = await run_in_threadpool(member_role, clinic_id, caller.uid)
-        if role is None:
-            raise not_found("clinic")
-        if role not in roles:
-            raise ApiError(
-                403, "forbidden", "Not allowed", f"This needs one of the roles: {', '.join(roles)}."
-            )
-        return ClinicAccess(clinic_id, caller, role)
+        return await _access(clinic_id, caller, roles)
 
     return dependency
 
@@ -105,6 +112,51 @@ def require_role(*roles: Role) -> Callable[..., object]:
 ANY_MEMBER = require_role("admin", "clinician", "uploader")
 CLINICAL = require_role("admin", "clinician")
 ADMIN = require_role("admin")
+CLINICAL_ROLES: tuple[Role, ...] = ("admin", "clinician")
+
+_ACCESS_QUERY = Query(
+    description="a media link's token (POST …/links) in place of the Authorization header"
+)
+
+
+async def _media_access(
+    clinic_id: str,
+    scope: LinkScope,
+    target_id: str,
+    token: str | None,
+    credentials: HTTPAuthorizationCredentials | None,
+) -> ClinicAccess:
+    """A clinician or admin, by ID token or by a media link for this target; a link's user must
+    still be a clinician or admin of the clinic (removal revokes their links)."""
+    if token is None:
+        return await _access(clinic_id, await current_caller(credentials), CLINICAL_ROLES)
+    grant = links.verify(token, scope, clinic_id, target_id)
+    role = await run_in_threadpool(member_role, clinic_id, grant.uid)
+    if role not in CLINICAL_ROLES:
+        raise ApiError(
+            403, "link_revoked", "Link revoked", "The link's user no longer has access here."
+        )
+    return ClinicAccess(clinic_id, Caller(uid=grant.uid, email=None), role, via_link=True)
+
+
+async def recording_media(
+    clinic_id: ClinicId,
+    recording_id: RecordingId,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    access: Annotated[str | None, _ACCESS_QUERY] = None,
+) -> ClinicAccess:
+    """Dependency of a recording's media routes: ID token or `?access=` link."""
+    return await _media_access(clinic_id, "recording", recording_id, access, credentials)
+
+
+async def exam_media(
+    clinic_id: ClinicId,
+    exam_id: ExamId,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    access: Annotated[str | None, _ACCESS_QUERY] = None,
+) -> ClinicAccess:
+    """Dependency of an exam's media routes: ID token or `?access=` link."""
+    return await _media_access(clinic_id, "exam", exam_id, access, credentials)
 
 
 def memberships_of(caller: Caller) -> Me:

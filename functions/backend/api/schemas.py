@@ -242,6 +242,27 @@ class BulkReanalysisOut(Document):
     enqueued: int
 
 
+class MediaLinks(Document):
+    """URL paths on the API (prefix them with the API's base URL) that work without an
+    Authorization header until `expiresAt`: for `<audio>` (Range streaming), `<img>`, downloads.
+    Add `&download=1` to `reportPdf` or `fhir` for `Content-Disposition: attachment`."""
+
+    expires_at: datetime
+    audio: str
+    report_pdf: str
+    report_png: str
+    fhir: str
+    trace: str
+
+
+class ExamLinks(Document):
+    """An exam's media links (see MediaLinks)."""
+
+    expires_at: datetime
+    report_pdf: str
+    fhir: str
+
+
 class Health(Document):
     status: Literal["ok"]
     analysis_version: str

@@ -10,11 +10,13 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from backend import audit, exams
-from backend.api.auth import ANY_MEMBER, CLINICAL, ClinicAccess
+from backend.api import links
+from backend.api.auth import ANY_MEMBER, CLINICAL, ClinicAccess, exam_media
 from backend.api.paging import decode_token, encode_token
 from backend.api.params import ExamId, PatientIdQuery
 from backend.api.problems import ApiError, Problem, not_found
-from backend.api.schemas import ExamIn, ExamOut, ExamPage
+from backend.api.routes.outputs import Download, attachment
+from backend.api.schemas import ExamIn, ExamLinks, ExamOut, ExamPage
 from backend.clients import firestore_client
 from backend.documents import AuditAction, Exam, Patient
 from backend.patients import get_patient
@@ -24,6 +26,7 @@ router = APIRouter(tags=["exams"])
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem} for code in (401, 403, 404, 409, 410, 422)
 }
+MediaAccess = Annotated[ClinicAccess, Depends(exam_media)]
 
 
 def _exam(access: ClinicAccess, exam_id: str) -> Exam:
@@ -152,13 +155,13 @@ def _set_status(access: ClinicAccess, exam_id: str, status: str, action: AuditAc
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}}}, **PROBLEMS},
 )
-async def exam_report(
-    exam_id: ExamId, access: Annotated[ClinicAccess, Depends(CLINICAL)]
-) -> Response:
+async def exam_report(exam_id: ExamId, access: MediaAccess, download: Download = False) -> Response:
     """One PDF for the exam: a row per site (a short waveform and its findings), the
     assessment, what to re-record, the analysis version and the decision-support note."""
     pdf = await run_in_threadpool(_render_exam, access, exam_id)
-    return Response(pdf, media_type="application/pdf")
+    return Response(
+        pdf, media_type="application/pdf", headers=attachment(f"{exam_id}-report.pdf", download)
+    )
 
 
 def _render_exam(access: ClinicAccess, exam_id: str) -> bytes:
@@ -223,7 +226,7 @@ def _site_audio(clinic_id: str, recording_id: str, kind: str) -> tuple[Any, floa
     responses={200: {"content": {"application/fhir+json": {}}}, **PROBLEMS},
 )
 def exam_fhir(
-    exam_id: ExamId, request: Request, access: Annotated[ClinicAccess, Depends(CLINICAL)]
+    exam_id: ExamId, request: Request, access: MediaAccess, download: Download = False
 ) -> Response:
     """A FHIR R4 Bundle: the Patient, the exam's DiagnosticReport (its conclusion is the
     assessment) with an Observation per site finding, and each site's Media."""
@@ -237,7 +240,37 @@ def exam_fhir(
     report_url = str(request.url).split("?")[0].removesuffix("/fhir") + "/report.pdf"
     bundle = exam_fhir_bundle(access.clinic_id, exam_id, exam, patient, report_url)
     audit.record(db, access, "exam.fhir", f"exams/{exam_id}/fhir", patient_id=exam.patient_id)
-    return Response(json.dumps(bundle), media_type="application/fhir+json")
+    return Response(
+        json.dumps(bundle),
+        media_type="application/fhir+json",
+        headers=attachment(f"{exam_id}-fhir.json", download),
+    )
+
+
+@router.post(
+    "/clinics/{clinic_id}/exams/{exam_id}/links",
+    response_model=ExamLinks,
+    responses={**PROBLEMS, 503: {"model": Problem}},
+)
+def exam_links(exam_id: ExamId, access: Annotated[ClinicAccess, Depends(CLINICAL)]) -> ExamLinks:
+    """Links to the exam's PDF report and FHIR bundle that work without an Authorization header
+    for 10 minutes (as for recordings: POST …/recordings/{id}/links)."""
+    exam = _exam(access, exam_id)
+    token, expires_at = links.issue("exam", access.clinic_id, exam_id, access.caller.uid)
+    base = f"/v1/clinics/{access.clinic_id}/exams/{exam_id}"
+    audit.record(
+        firestore_client(),
+        access,
+        "exam.links",
+        f"exams/{exam_id}/links",
+        patient_id=exam.patient_id,
+        detail=f"until {expires_at.isoformat()}",
+    )
+    return ExamLinks(
+        expires_at=expires_at,
+        report_pdf=f"{base}/report.pdf?access={token}",
+        fhir=f"{base}/fhir?access={token}",
+    )
 
 
 def exam_fhir_bundle(

@@ -6,18 +6,19 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from backend import audit, blobs
-from backend.api.auth import CLINICAL, ClinicAccess
+from backend.api import links
+from backend.api.auth import CLINICAL, ClinicAccess, recording_media
 from backend.api.params import RecordingId
 from backend.api.problems import ApiError, Problem, not_found
 from backend.api.routes.recordings import load_recording
-from backend.api.schemas import RecordingOut
+from backend.api.schemas import MediaLinks, RecordingOut
 from backend.clients import firestore_client
-from backend.documents import Analysis, Patient, Recording
+from backend.documents import Analysis, Patient, Recording, RecordingTrace
 from backend.objects import content_type
 from backend.patients import get_patient
 from backend.recordings import recording_ref
@@ -25,11 +26,26 @@ from backend.settings import get_settings
 
 if TYPE_CHECKING:
     from stethoscope.fhir import RecordingContext
+    from stethoscope.sites import Kind
 
 router = APIRouter(tags=["outputs"])
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem} for code in (401, 403, 404, 409, 410)
 }
+MediaAccess = Annotated[ClinicAccess, Depends(recording_media)]
+Download = Annotated[
+    bool, Query(description="1: answer with Content-Disposition: attachment (a file download)")
+]
+NO_STORE = {"Cache-Control": "private, no-store"}
+
+
+def attachment(filename: str, download: bool) -> dict[str, str]:
+    """Response headers: never cached; a named attachment when a download was asked for."""
+    if not download:
+        return dict(NO_STORE)
+    return {**NO_STORE, "Content-Disposition": f'attachment; filename="{filename}"'}
+
+
 _RANGE = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})$")  # 19 digits: beyond any object size
 
 
@@ -107,12 +123,12 @@ def _patient_title(patient: Patient | None) -> str | None:
     response_class=Response,
     responses={200: {"content": {"image/png": {}}}, **PROBLEMS},
 )
-async def report_png(
-    recording_id: RecordingId, access: Annotated[ClinicAccess, Depends(CLINICAL)]
-) -> Response:
+async def report_png(recording_id: RecordingId, access: MediaAccess) -> Response:
     """The report figure as PNG."""
     return Response(
-        await run_in_threadpool(_render, access, recording_id, "png"), media_type="image/png"
+        await run_in_threadpool(_render, access, recording_id, "png"),
+        media_type="image/png",
+        headers=dict(NO_STORE),
     )
 
 
@@ -122,11 +138,13 @@ async def report_png(
     responses={200: {"content": {"application/pdf": {}}}, **PROBLEMS},
 )
 async def report_pdf(
-    recording_id: RecordingId, access: Annotated[ClinicAccess, Depends(CLINICAL)]
+    recording_id: RecordingId, access: MediaAccess, download: Download = False
 ) -> Response:
     """The report as a one-page PDF (A4 landscape)."""
     return Response(
-        await run_in_threadpool(_render, access, recording_id, "pdf"), media_type="application/pdf"
+        await run_in_threadpool(_render, access, recording_id, "pdf"),
+        media_type="application/pdf",
+        headers=attachment(f"{recording_id}-report.pdf", download),
     )
 
 
@@ -136,7 +154,7 @@ async def report_pdf(
     responses={200: {"content": {"application/fhir+json": {}}}, **PROBLEMS},
 )
 def fhir_export(
-    recording_id: RecordingId, access: Annotated[ClinicAccess, Depends(CLINICAL)]
+    recording_id: RecordingId, access: MediaAccess, download: Download = False
 ) -> Response:
     """A FHIR R4 Bundle: Patient, Media (the audio), Observations (rates, findings) and the
     DiagnosticReport that groups them."""
@@ -157,7 +175,11 @@ def fhir_export(
         f"recordings/{recording_id}/fhir",
         patient_id=recording.patient_id,
     )
-    return Response(json.dumps(bundle), media_type="application/fhir+json")
+    return Response(
+        json.dumps(bundle),
+        media_type="application/fhir+json",
+        headers=attachment(f"{recording_id}-fhir.json", download),
+    )
 
 
 def recording_fhir_resources(
@@ -208,7 +230,7 @@ def _fhir_context(
 )
 def audio(
     recording_id: RecordingId,
-    access: Annotated[ClinicAccess, Depends(CLINICAL)],
+    access: MediaAccess,
     range_header: Annotated[str | None, Header(alias="Range")] = None,
 ) -> Response:
     """The recording's audio for playback, streamed, with HTTP Range support."""
@@ -274,3 +296,86 @@ def _chunks(bucket: str, name: str, generation: int, start: int, end: int) -> It
                 return
             remaining -= len(chunk)
             yield chunk
+
+
+@router.get(
+    "/clinics/{clinic_id}/recordings/{recording_id}/trace",
+    response_model=RecordingTrace,
+    responses=PROBLEMS,
+)
+def trace(recording_id: RecordingId, access: MediaAccess, response: Response) -> RecordingTrace:
+    """A compact drawing of the analysed audio for a browser: min/max envelope (waveform) and a
+    quantised spectrogram. Stored at analysis time; drawn from the object (and stored) for
+    recordings analysed before traces existed. The events to overlay are in the analysis."""
+    from backend import traces
+
+    recording, analysis = _analysed(access, recording_id)
+    db = firestore_client()
+    generation = int(analysis.generation)
+    kind = recording.kind or "heart"
+    found = traces.load_trace(db, access.clinic_id, recording_id, generation)
+    if found is None:
+        found = _redraw_trace(recording, recording_id, generation, kind)
+        traces.store_trace(db, access.clinic_id, recording_id, generation, found)
+    audit.record(
+        db,
+        access,
+        "recording.trace",
+        f"recordings/{recording_id}/trace",
+        patient_id=recording.patient_id,
+    )
+    response.headers.update(NO_STORE)
+    return found
+
+
+def _redraw_trace(
+    recording: RecordingOut, recording_id: str, generation: int, kind: Kind
+) -> RecordingTrace:
+    from google.api_core import exceptions as gcloud_errors
+
+    from backend import traces
+    from stethoscope import AnalysisInputError
+
+    try:
+        return traces.read_and_trace(
+            get_settings().bucket, recording.storage_path, generation, recording_id, kind
+        )
+    except gcloud_errors.NotFound as exc:
+        raise ApiError(
+            410, "audio_gone", "Audio no longer stored", "The analysed audio was deleted."
+        ) from exc
+    except AnalysisInputError as exc:
+        raise ApiError(
+            409, "audio_unreadable", "Audio cannot be read", "The stored audio cannot be decoded."
+        ) from exc
+
+
+@router.post(
+    "/clinics/{clinic_id}/recordings/{recording_id}/links",
+    response_model=MediaLinks,
+    responses={**PROBLEMS, 503: {"model": Problem}},
+)
+def media_links(
+    recording_id: RecordingId, access: Annotated[ClinicAccess, Depends(CLINICAL)]
+) -> MediaLinks:
+    """Links to the recording's audio, reports, FHIR bundle and trace that work without an
+    Authorization header for 10 minutes (for `<audio>`, `<img>` and downloads), bound to this
+    recording and to the caller, who must still be a clinician or admin when one is used."""
+    load_recording(access.clinic_id, recording_id)  # 404 for a recording that does not exist
+    token, expires_at = links.issue("recording", access.clinic_id, recording_id, access.caller.uid)
+    base = f"/v1/clinics/{access.clinic_id}/recordings/{recording_id}"
+    audit.record(
+        firestore_client(),
+        access,
+        "recording.links",
+        f"recordings/{recording_id}/links",
+        detail=f"until {expires_at.isoformat()}",
+    )
+    return MediaLinks(
+        expires_at=expires_at,
+        audio=f"{base}/audio?access={token}",
+        report_pdf=f"{base}/report.pdf?access={token}",
+        report_png=f"{base}/report.png?access={token}",
+        fhir=f"{base}/fhir?access={token}",
+        trace=f"{base}/trace?access={token}",
+    )
