@@ -1,7 +1,7 @@
 /** The review's figure on a <canvas>: the heart waveform (min/max envelope) or the lung
  * spectrogram from the API's compact trace, with the analysis overlaid — S1/S2 and the murmur's
  * phase for the heart, wheezes (at their frequency), crackles and breath cycles for the lung. */
-import type { Trace } from "../contract";
+import type { RecordingTrace as Trace } from "../types/api.gen";
 import type { AnalysisResult } from "../types/firestore.gen";
 
 export interface Figure {
@@ -91,12 +91,22 @@ export function drawSpectrogram(ctx: CanvasRenderingContext2D, trace: Trace, fig
   ctx.drawImage(off, 0, 0, (frames * spec.frameS * fig.width) / fig.durationS, fig.height);
 }
 
-/** y of a frequency on the spectrogram (linear axis, as the API samples it). */
-function freqY(trace: Trace, hz: number, fig: Figure): number {
-  const freqs = trace.spectrogram?.freqsHz ?? [0, 1];
-  const lo = freqs[0];
-  const hi = freqs[freqs.length - 1];
-  return fig.height * (1 - (hz - lo) / Math.max(hi - lo, 1));
+/** y of a frequency on the spectrogram: the bands are drawn as equal rows (lowest at the
+ * bottom), so a frequency sits at its fractional band index, interpolated between centres. */
+export function freqY(trace: Trace, hz: number, fig: Figure): number {
+  const freqs = trace.spectrogram?.freqsHz ?? [];
+  if (freqs.length < 2) return fig.height / 2;
+  let index = freqs.length - 1;
+  if (hz <= freqs[0]) index = 0;
+  else
+    for (let k = 1; k < freqs.length; k++) {
+      if (hz <= freqs[k]) {
+        index = k - 1 + (hz - freqs[k - 1]) / (freqs[k] - freqs[k - 1]);
+        break;
+      }
+    }
+  const row = fig.height / freqs.length;
+  return fig.height - (index + 0.5) * row;
 }
 
 function band(ctx: CanvasRenderingContext2D, fig: Figure, from: number, to: number, color: string, y = 0, h = fig.height): void {

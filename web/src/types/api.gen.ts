@@ -34,6 +34,9 @@ export interface AuditEntryOut {
     | "recording.fhir"
     | "recording.audio"
     | "recording.reanalyze"
+    | "recording.trace"
+    | "recording.links"
+    | "exam.links"
     | "clinic.reanalyze"
     | "member.list"
     | "member.update"
@@ -196,6 +199,17 @@ export interface ExamIn {
         )[]
       ]
     | null;
+}
+/**
+ * An exam's media links (see MediaLinks).
+ *
+ * This interface was referenced by `ApiBodies`'s JSON-Schema
+ * via the `definition` "ExamLinks".
+ */
+export interface ExamLinks {
+  expiresAt: string;
+  reportPdf: string;
+  fhir: string;
 }
 /**
  * This interface was referenced by `ApiBodies`'s JSON-Schema
@@ -363,6 +377,22 @@ export interface Me {
   uid: string;
   email: string | null;
   clinics: ClinicMembership[];
+}
+/**
+ * URL paths on the API (prefix them with the API's base URL) that work without an
+ * Authorization header until `expiresAt`: for `<audio>` (Range streaming), `<img>`, downloads.
+ * Add `&download=1` to `reportPdf` or `fhir` for `Content-Disposition: attachment`.
+ *
+ * This interface was referenced by `ApiBodies`'s JSON-Schema
+ * via the `definition` "MediaLinks".
+ */
+export interface MediaLinks {
+  expiresAt: string;
+  audio: string;
+  reportPdf: string;
+  reportPng: string;
+  fhir: string;
+  trace: string;
 }
 /**
  * This interface was referenced by `ApiBodies`'s JSON-Schema
@@ -593,6 +623,59 @@ export interface RecordingOut {
 export interface RecordingPage {
   items: RecordingOut[];
   nextPageToken: string | null;
+}
+/**
+ * A compact drawing of a recording for a browser (stethoscope.trace): the waveform's min/max
+ * envelope and a quantised spectrogram. Events (beats, murmur, wheezes, crackles, cycles) are
+ * in the analysis document, not here.
+ *
+ * This interface was referenced by `ApiBodies`'s JSON-Schema
+ * via the `definition` "RecordingTrace".
+ */
+export interface RecordingTrace {
+  recordingId: string;
+  kind: "heart" | "lung";
+  durationS: number;
+  /**
+   * rate of the signal the trace was drawn from
+   */
+  sampleRateHz: number;
+  /**
+   * the recording's peak |sample| (full scale 1): envelope * this = full scale
+   */
+  peakFullScale: number;
+  envelope: TraceEnvelope;
+  spectrogram: TraceSpectrogram | null;
+}
+/**
+ * Min and max of the analysis-rate signal per bin (bin i covers [i*binS, (i+1)*binS)),
+ * scaled so that the recording's peak is ±1, 3 decimals.
+ *
+ * This interface was referenced by `ApiBodies`'s JSON-Schema
+ * via the `definition` "TraceEnvelope".
+ */
+export interface TraceEnvelope {
+  binS: number;
+  min: number[];
+  max: number[];
+}
+/**
+ * Power in dB re full scale per frame (frame j covers [j*frameS, (j+1)*frameS)) and
+ * frequency band (centres in `freqsHz`): `db` is base64 of uint8 cells, row-major
+ * frames x freqs, 0..255 mapping dbMin..dbMax linearly.
+ *
+ * This interface was referenced by `ApiBodies`'s JSON-Schema
+ * via the `definition` "TraceSpectrogram".
+ */
+export interface TraceSpectrogram {
+  frameS: number;
+  freqsHz: number[];
+  dbMin: number;
+  dbMax: number;
+  /**
+   * base64 of uint8, frames x freqs, row-major
+   */
+  db: string;
 }
 /**
  * What Cloud Storage holds for a recording: the uploader compares it with its local file.

@@ -256,6 +256,9 @@ export interface AuditEntry {
     | "recording.fhir"
     | "recording.audio"
     | "recording.reanalyze"
+    | "recording.trace"
+    | "recording.links"
+    | "exam.links"
     | "clinic.reanalyze"
     | "member.list"
     | "member.update"
@@ -284,6 +287,17 @@ export interface AuditEntry {
 export interface Clinic {
   name: string;
   createdAt: Timestamp;
+}
+/**
+ * An exam's media links (see MediaLinks).
+ *
+ * This interface was referenced by `FirestoreDocuments`'s JSON-Schema
+ * via the `definition` "ExamLinks".
+ */
+export interface ExamLinks {
+  expiresAt: Timestamp;
+  reportPdf: string;
+  fhir: string;
 }
 /**
  * One site of an exam: the recording that covers it (the latest take) and where it is.
@@ -374,6 +388,42 @@ export interface Exam {
 }
 /**
  * This interface was referenced by `FirestoreDocuments`'s JSON-Schema
+ * via the `definition` "ClinicMembership".
+ */
+export interface ClinicMembership {
+  clinicId: string;
+  name: string | null;
+  role: "admin" | "clinician" | "uploader";
+}
+/**
+ * Who the caller is and the clinics they belong to (a frontend's first call).
+ *
+ * This interface was referenced by `FirestoreDocuments`'s JSON-Schema
+ * via the `definition` "Me".
+ */
+export interface Me {
+  uid: string;
+  email: string | null;
+  clinics: ClinicMembership[];
+}
+/**
+ * URL paths on the API (prefix them with the API's base URL) that work without an
+ * Authorization header until `expiresAt`: for `<audio>` (Range streaming), `<img>`, downloads.
+ * Add `&download=1` to `reportPdf` or `fhir` for `Content-Disposition: attachment`.
+ *
+ * This interface was referenced by `FirestoreDocuments`'s JSON-Schema
+ * via the `definition` "MediaLinks".
+ */
+export interface MediaLinks {
+  expiresAt: Timestamp;
+  audio: string;
+  reportPdf: string;
+  reportPng: string;
+  fhir: string;
+  trace: string;
+}
+/**
+ * This interface was referenced by `FirestoreDocuments`'s JSON-Schema
  * via the `definition` "Member".
  */
 export interface Member {
@@ -434,6 +484,59 @@ export interface Patient {
   updatedAt?: Timestamp | null;
   updatedBy?: string | null;
   erasure?: PatientErasure | null;
+}
+/**
+ * Min and max of the analysis-rate signal per bin (bin i covers [i*binS, (i+1)*binS)),
+ * scaled so that the recording's peak is ±1, 3 decimals.
+ *
+ * This interface was referenced by `FirestoreDocuments`'s JSON-Schema
+ * via the `definition` "TraceEnvelope".
+ */
+export interface TraceEnvelope {
+  binS: number;
+  min: number[];
+  max: number[];
+}
+/**
+ * Power in dB re full scale per frame (frame j covers [j*frameS, (j+1)*frameS)) and
+ * frequency band (centres in `freqsHz`): `db` is base64 of uint8 cells, row-major
+ * frames x freqs, 0..255 mapping dbMin..dbMax linearly.
+ *
+ * This interface was referenced by `FirestoreDocuments`'s JSON-Schema
+ * via the `definition` "TraceSpectrogram".
+ */
+export interface TraceSpectrogram {
+  frameS: number;
+  freqsHz: number[];
+  dbMin: number;
+  dbMax: number;
+  /**
+   * base64 of uint8, frames x freqs, row-major
+   */
+  db: string;
+}
+/**
+ * A compact drawing of a recording for a browser (stethoscope.trace): the waveform's min/max
+ * envelope and a quantised spectrogram. Events (beats, murmur, wheezes, crackles, cycles) are
+ * in the analysis document, not here.
+ *
+ * This interface was referenced by `FirestoreDocuments`'s JSON-Schema
+ * via the `definition` "RecordingTrace".
+ */
+export interface RecordingTrace {
+  recordingId: string;
+  kind: "heart" | "lung";
+  durationS: number;
+  /**
+   * rate of the signal the trace was drawn from
+   */
+  sampleRateHz: number;
+  /**
+   * the recording's peak |sample| (full scale 1): envelope * this = full scale
+   */
+  peakFullScale: number;
+  envelope: TraceEnvelope;
+  spectrogram: TraceSpectrogram | null;
 }
 /**
  * Why a recording was rejected or failed: a stable code and a sentence for people.

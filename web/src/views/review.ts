@@ -6,13 +6,13 @@
  * data (the rules deny them the analysis; the API denies them the media). */
 import { doc, getDoc, onSnapshot } from "firebase/firestore";
 import { ApiError } from "../api";
-import type { MediaLinks, Trace } from "../contract";
 import { h, replace } from "../dom";
 import { type Figure, drawOverlay, drawSpectrogram, drawWaveform, prepareCanvas } from "../draw/trace";
 import { dateTime, percent, siteName, statusLabel } from "../format";
 import { showPatientName } from "../patients";
 import { href, type Route } from "../router";
 import { type Cleanup, type Session, clinicPath, readsClinicalData } from "../session";
+import type { MediaLinks, RecordingTrace as Trace } from "../types/api.gen";
 import type { Analysis, AnalysisResult, Recording } from "../types/firestore.gen";
 
 /** Pass bands of the listening filter: heart sounds and murmurs sit low, breath sounds higher
@@ -118,7 +118,7 @@ class ReviewPanel {
         getDoc(doc(this.session.db, "clinics", this.session.clinic.clinicId, "recordings", this.recordingId, "analyses", analysisId)),
         this.session.api.post<MediaLinks>(this.path("/links")),
       ]);
-      const trace = await this.session.api.get<Trace>(links.trace ?? this.path("/trace"));
+      const trace = await this.session.api.get<Trace>(links.trace);
       if (this.stopped) return;
       const analysis = analysisSnap.data() as Analysis | undefined;
       if (!analysis) throw new Error("the analysis document is missing");
