@@ -24,7 +24,9 @@ export function renderAdmin(session: Session, root: HTMLElement, route: Route): 
   const audit = h("section", { class: "card", "aria-labelledby": "audit-title" });
   replace(root, h("h1", {}, "Admin"), members, invitations, audit);
   void loadMembers(session, members);
-  void loadInvitations(session, invitations, () => void loadMembers(session, members));
+  // invitations exist where `/v1/me` reports the caller's own (the API's feature signal)
+  if ("invitations" in session.me) void loadInvitations(session, invitations, () => void loadMembers(session, members));
+  else replace(invitations, h("h2", { id: "invitations-title" }, "Invitations"), h("p", { class: "muted", id: "invitations-unavailable" }, "This server does not offer invitations yet: add members with `python -m backend.admin add-member`."));
   void loadAudit(session, audit, route.params.get("auditUid") ?? "", route.params.get("auditPatient") ?? "");
 }
 
