@@ -147,7 +147,9 @@ def seed_worklist(db: firestore.Client, clinic: str, patient_id: str, count: int
                 crackle=None if heart else False,
             ),
         )
-        batch.set(db.document(f"clinics/{clinic}/recordings/{recording_id}"), recording.to_firestore())
+        batch.set(
+            db.document(f"clinics/{clinic}/recordings/{recording_id}"), recording.to_firestore()
+        )
         ids.append(recording_id)
         if n % 400 == 399:
             batch.commit()

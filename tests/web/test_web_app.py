@@ -41,7 +41,9 @@ def plan_for(world: WebClinic, **extra: Any) -> dict[str, Any]:
     }
 
 
-def run_browser(plan: dict[str, Any], on_ready: Any = None, timeout_s: float = 150) -> dict[str, Any]:
+def run_browser(
+    plan: dict[str, Any], on_ready: Any = None, timeout_s: float = 150
+) -> dict[str, Any]:
     """Run browser.mjs on `plan`; call `on_ready()` when it prints READY; its report."""
     OUT.mkdir(parents=True, exist_ok=True)
     plan_path = OUT / f"plan-{plan.get('mode', 'suite')}.json"
@@ -64,7 +66,9 @@ def run_browser(plan: dict[str, Any], on_ready: Any = None, timeout_s: float = 1
             node.kill()
             break
     assert node.wait(timeout=30) == 0, "".join(output)
-    report: dict[str, Any] = json.loads((OUT / f"report-{plan.get('mode', 'suite')}.json").read_text())
+    report: dict[str, Any] = json.loads(
+        (OUT / f"report-{plan.get('mode', 'suite')}.json").read_text()
+    )
     return report
 
 
@@ -81,7 +85,9 @@ def report(web_clinic: WebClinic) -> Iterator[dict[str, Any]]:
     started = time.monotonic()
     result = run_browser(plan_for(web_clinic), on_ready=upload_live_take)
     result["suiteS"] = time.monotonic() - started
-    print(f"\nbrowser suite: {result['suiteS']:.1f} s, {len(result['consoleErrors'])} console errors")
+    print(
+        f"\nbrowser suite: {result['suiteS']:.1f} s, {len(result['consoleErrors'])} console errors"
+    )
     yield result
 
 
