@@ -47,7 +47,7 @@ demo: setup
 dev: setup web
 	$(PY) -m scripts.stack
 
-bench: setup
+bench: setup web
 	$(PY) bench/cold_start.py
 	$(PY) bench/speed.py
 	$(PY) bench/memory.py
@@ -55,6 +55,7 @@ bench: setup
 	$(PY) bench/eval_heart.py --data ../shared/data
 	$(PY) bench/eval_lung.py --data ../shared/data
 	$(PY) bench/pipeline_latency.py
+	$(PY) bench/web_worklist.py
 
 # Fit every shipped model from ../shared/data (patient-grouped folds; provenance in each file).
 train: setup
