@@ -180,11 +180,16 @@ await step("unusable", async () => {
 await step("exam", async () => {
   await clinician.goto(`${plan.baseUrl}/#/exams/${plan.examId}`);
   await clinician.waitForSelector("#exam-sites", { timeout: 20000 });
+  await clinician.waitForSelector("#exam-pdf", { timeout: 10000 });
+  const [download] = await Promise.all([clinician.waitForEvent("download"), clinician.click("#exam-pdf")]);
+  const pdf = join(plan.outDir, download.suggestedFilename());
+  await download.saveAs(pdf);
   await shot(clinician, "exam");
   return {
     status: await clinician.textContent("#exam-status"),
     assessment: await clinician.textContent("#assessment"),
     reRecord: await clinician.textContent("#re-record"),
+    reportHead: readFileSync(pdf).subarray(0, 5).toString("latin1"),
     sites: await clinician.$$eval("svg.body-diagram .site", (gs) => gs.map((g) => ({ site: g.dataset.site, cls: g.getAttribute("class") }))),
   };
 });

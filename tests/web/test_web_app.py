@@ -159,6 +159,7 @@ def test_exam_shows_its_sites_assessment_and_what_to_record_again(report: dict[s
     mitral = next(s for s in exam["sites"] if s["site"] == "mitral")
     assert "site-unusable" in mitral["cls"] or "site-failed" in mitral["cls"]
     assert "mitral" in exam["reRecord"]
+    assert exam["reportHead"] == "%PDF-", "the exam report downloads through its link"
 
 
 def test_patient_view_charts_the_rates_over_time(report: dict[str, Any]) -> None:

@@ -185,3 +185,21 @@ export function drawOverlay(ctx: CanvasRenderingContext2D, trace: Trace, result:
   }
   return counts;
 }
+
+/** Second ticks along the bottom edge (every 1, 2, 5, 10 … s, so at most ~20 labels). */
+export function drawTimeAxis(ctx: CanvasRenderingContext2D, fig: Figure): void {
+  const steps = [1, 2, 5, 10, 30, 60, 120];
+  const step_s = steps.find((s) => fig.durationS / s <= 20) ?? 300;
+  ctx.font = "10px system-ui, sans-serif";
+  ctx.fillStyle = "#334155";
+  ctx.strokeStyle = "#334155";
+  ctx.lineWidth = 1;
+  for (let t = step_s; t < fig.durationS; t += step_s) {
+    const x = Math.round((t / fig.durationS) * fig.width) + 0.5;
+    ctx.beginPath();
+    ctx.moveTo(x, fig.height);
+    ctx.lineTo(x, fig.height - 6);
+    ctx.stroke();
+    ctx.fillText(`${t}s`, x + 2, fig.height - 8);
+  }
+}

@@ -23,14 +23,16 @@ export function renderAdmin(session: Session, root: HTMLElement, route: Route): 
   const invitations = h("section", { class: "card", "aria-labelledby": "invitations-title" });
   const audit = h("section", { class: "card", "aria-labelledby": "audit-title" });
   replace(root, h("h1", {}, "Admin"), members, invitations, audit);
-  void loadMembers(session, members);
+  const names = new Map<string, string>();
+  const audited = loadMembers(session, members, names);
   // invitations exist where `/v1/me` reports the caller's own (the API's feature signal)
   if ("invitations" in session.me) void loadInvitations(session, invitations, () => void loadMembers(session, members));
   else replace(invitations, h("h2", { id: "invitations-title" }, "Invitations"), h("p", { class: "muted", id: "invitations-unavailable" }, "This server does not offer invitations yet: add members with `python -m backend.admin add-member`."));
-  void loadAudit(session, audit, route.params.get("auditUid") ?? "", route.params.get("auditPatient") ?? "");
+  void audited.then(() => loadAudit(session, audit, names, route.params.get("auditUid") ?? "", route.params.get("auditPatient") ?? ""));
 }
 
-async function loadMembers(session: Session, section: HTMLElement): Promise<void> {
+/** The members table; fills `names` (uid → email) for the audit trail. */
+async function loadMembers(session: Session, section: HTMLElement, names = new Map<string, string>()): Promise<void> {
   const status = h("p", { role: "status", class: "muted" });
   replace(section, h("h2", { id: "members-title" }, "Members"), status);
   let list: MemberOut[];
@@ -40,7 +42,8 @@ async function loadMembers(session: Session, section: HTMLElement): Promise<void
     status.textContent = message(e);
     return;
   }
-  const reload = (): void => void loadMembers(session, section);
+  for (const m of list) if (m.email) names.set(m.uid, m.email);
+  const reload = (): void => void loadMembers(session, section, names);
   section.appendChild(
     h(
       "table",
@@ -158,7 +161,7 @@ async function loadInvitations(session: Session, section: HTMLElement, onChange:
   }
 }
 
-async function loadAudit(session: Session, section: HTMLElement, uid: string, patientId: string, pageToken = ""): Promise<void> {
+async function loadAudit(session: Session, section: HTMLElement, names: Map<string, string>, uid: string, patientId: string, pageToken = ""): Promise<void> {
   const status = h("p", { role: "status", class: "muted" }, "Loading…");
   const uidInput = h("input", { id: "audit-uid", value: uid, autocomplete: "off" });
   const patientInput = h("input", { id: "audit-patient", value: patientId, autocomplete: "off" });
@@ -173,7 +176,7 @@ async function loadAudit(session: Session, section: HTMLElement, uid: string, pa
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    void loadAudit(session, section, uidInput.value.trim(), patientInput.value.trim());
+    void loadAudit(session, section, names, uidInput.value.trim(), patientInput.value.trim());
   });
   replace(section, h("h2", { id: "audit-title" }, "Audit trail"), form, status);
   try {
@@ -188,14 +191,14 @@ async function loadAudit(session: Session, section: HTMLElement, uid: string, pa
           "tbody",
           {},
           page.items.map((e) =>
-            h("tr", {}, h("td", {}, dateTime(e.at)), h("td", {}, `${e.uid} (${e.role})`), h("td", {}, e.action), h("td", {}, e.target), h("td", {}, e.outcome ?? "ok")),
+            h("tr", {}, h("td", {}, dateTime(e.at)), h("td", { title: e.uid }, `${names.get(e.uid) ?? e.uid} (${e.role})`), h("td", {}, e.action), h("td", {}, e.target), h("td", {}, e.outcome ?? "ok")),
           ),
         ),
       ),
     );
     if (page.nextPageToken) {
       const token = page.nextPageToken;
-      section.appendChild(h("button", { type: "button", onclick: () => void loadAudit(session, section, uid, patientId, token) }, "Older entries →"));
+      section.appendChild(h("button", { type: "button", onclick: () => void loadAudit(session, section, names, uid, patientId, token) }, "Older entries →"));
     }
   } catch (e) {
     status.textContent = message(e);

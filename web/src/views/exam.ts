@@ -5,9 +5,11 @@ import { doc, onSnapshot } from "firebase/firestore";
 import { h, replace } from "../dom";
 import { bodyDiagram, type SiteMark, type SiteState } from "../draw/body";
 import { dateTime, siteName, statusLabel } from "../format";
+import { LinkSource, downloadLink } from "../links";
 import { showPatientName } from "../patients";
 import { href, type Route } from "../router";
-import { type Cleanup, type Session, readsClinicalData } from "../session";
+import { type Cleanup, type Session, clinicPath, readsClinicalData } from "../session";
+import type { ExamLinks } from "../types/api.gen";
 import type { AnalysisResult, Exam, ExamAssessment, ExamSite, LungExamAssessment } from "../types/firestore.gen";
 import { examFindings } from "./worklist";
 
@@ -45,6 +47,20 @@ export function siteState(site: ExamSite): [SiteState, string] {
 export function renderExam(session: Session, root: HTMLElement, route: Route): Cleanup {
   const examId = route.id ?? "";
   replace(root, h("p", { class: "muted", role: "status" }, "Loading the exam…"));
+  const downloads = h("div", { class: "downloads" });
+  if (readsClinicalData(session)) {
+    const source = new LinkSource<ExamLinks>(session.api, clinicPath(session, `/exams/${encodeURIComponent(examId)}/links`));
+    source
+      .get()
+      .then((links) =>
+        replace(
+          downloads,
+          downloadLink(session.api, source, links, (l) => l.reportPdf, "Download exam report (PDF)", "exam-pdf"),
+          downloadLink(session.api, source, links, (l) => l.fhir, "Download FHIR bundle", "exam-fhir"),
+        ),
+      )
+      .catch(() => replace(downloads));
+  }
   return onSnapshot(
     doc(session.db, "clinics", session.clinic.clinicId, "exams", examId),
     (snap) => {
@@ -52,7 +68,7 @@ export function renderExam(session: Session, root: HTMLElement, route: Route): C
         replace(root, h("p", { class: "error", role: "alert" }, "This exam does not exist (or was erased)."));
         return;
       }
-      replace(root, ...examPage(session, examId, snap.data() as Exam));
+      replace(root, ...examPage(session, examId, snap.data() as Exam), downloads);
     },
     (error) => replace(root, h("p", { class: "error", role: "alert" }, `The exam could not be read: ${error.message}`)),
   );

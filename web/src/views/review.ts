@@ -7,8 +7,9 @@
 import { doc, getDoc, onSnapshot } from "firebase/firestore";
 import { ApiError } from "../api";
 import { h, replace } from "../dom";
-import { type Figure, drawOverlay, drawSpectrogram, drawWaveform, prepareCanvas } from "../draw/trace";
+import { type Figure, drawOverlay, drawSpectrogram, drawTimeAxis, drawWaveform, prepareCanvas } from "../draw/trace";
 import { dateTime, percent, siteName, statusLabel } from "../format";
+import { LinkSource, downloadLink } from "../links";
 import { showPatientName } from "../patients";
 import { href, type Route } from "../router";
 import { type Cleanup, type Session, clinicPath, readsClinicalData } from "../session";
@@ -93,12 +94,15 @@ class ReviewPanel {
   private frame = 0;
   private audioCtx: AudioContext | null = null;
   private filters: BiquadFilterNode[] = [];
+  private readonly links: LinkSource<MediaLinks>;
 
   constructor(
     private readonly session: Session,
     private readonly recordingId: string,
     private readonly root: HTMLElement,
-  ) {}
+  ) {
+    this.links = new LinkSource<MediaLinks>(session.api, this.path("/links"));
+  }
 
   stop(): void {
     this.stopped = true;
@@ -116,7 +120,7 @@ class ReviewPanel {
     try {
       const [analysisSnap, links] = await Promise.all([
         getDoc(doc(this.session.db, "clinics", this.session.clinic.clinicId, "recordings", this.recordingId, "analyses", analysisId)),
-        this.session.api.post<MediaLinks>(this.path("/links")),
+        this.links.get(),
       ]);
       const trace = await this.session.api.get<Trace>(links.trace);
       if (this.stopped) return;
@@ -131,7 +135,8 @@ class ReviewPanel {
 
   private render(result: AnalysisResult, trace: Trace, links: MediaLinks): void {
     const usable = result.quality.usable;
-    const width = Math.max(320, Math.min(this.root.clientWidth || 900, 1100));
+    // the figure card's padding and border take 2 × 17 px of the page's width
+    const width = Math.max(320, Math.min((this.root.clientWidth || 900) - 36, 1100));
     const height = trace.kind === "lung" ? 220 : 180;
     const fig: Figure = { width, height, durationS: trace.durationS };
     const canvas = h("canvas", { id: "trace", role: "img", "aria-label": trace.kind === "lung" ? "Spectrogram of the recording" : "Waveform of the recording" });
@@ -139,6 +144,7 @@ class ReviewPanel {
     if (trace.kind === "lung" && trace.spectrogram) drawSpectrogram(ctx, trace, fig);
     else drawWaveform(ctx, trace, fig);
     const counts = usable ? drawOverlay(ctx, trace, result, fig) : null;
+    drawTimeAxis(ctx, fig);
     const cursor = h("div", { class: "cursor", id: "cursor", "aria-hidden": "true", "data-time": "0" });
     const stage = h("div", { class: "stage", style: `width:${width}px;height:${height}px` }, canvas, cursor);
     const audio = h("audio", { id: "audio", controls: true, preload: "auto", src: this.session.api.url(links.audio) });
@@ -161,8 +167,7 @@ class ReviewPanel {
       this.frame = requestAnimationFrame(tick);
     };
     this.frame = requestAnimationFrame(tick);
-    const download = (url: string, label: string, id: string): HTMLElement =>
-      h("a", { class: "button", id, href: this.session.api.url(`${url}&download=1`), download: "" }, label);
+    const api = this.session.api;
     replace(
       this.root,
       usable
@@ -177,10 +182,9 @@ class ReviewPanel {
         "div",
         { class: "player card" },
         audio,
-        h("label", { for: "band-filter" }, "Listening filter"),
-        filter,
-        download(links.reportPdf, "Download PDF report", "download-pdf"),
-        download(links.fhir, "Download FHIR bundle", "download-fhir"),
+        h("span", { class: "field" }, h("label", { for: "band-filter" }, "Listening filter"), filter),
+        downloadLink(api, this.links, links, (l) => l.reportPdf, "Download PDF report", "download-pdf"),
+        downloadLink(api, this.links, links, (l) => l.fhir, "Download FHIR bundle", "download-fhir"),
       ),
       usable ? figures(result) : null,
     );
