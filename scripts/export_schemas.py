@@ -22,6 +22,7 @@ from backend.documents import (
     AuditEntry,
     Clinic,
     Exam,
+    Invitation,
     Member,
     Patient,
     Recording,
@@ -39,6 +40,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "analysis": Analysis,
     "audit-entry": AuditEntry,
     "exam": Exam,
+    "invitation": Invitation,
     "analysis-result": AnalysisResult,
     # API answers the web app reads (GET /v1/me, …/trace, …/links)
     "me": Me,

@@ -43,6 +43,7 @@ def unavailable(reason: str) -> NoReturn:
 class Emulators:
     firestore: FirestoreEmulator
     storage: StorageEmulator
+    auth: AuthEmulator
 
 
 @contextlib.contextmanager
@@ -73,7 +74,9 @@ def reset_backend_caches() -> None:
 
 
 @pytest.fixture(scope="session")
-def emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulators]:
+def emulators(
+    tmp_path_factory: pytest.TempPathFactory, auth_emulator: AuthEmulator
+) -> Iterator[Emulators]:
     log_dir = tmp_path_factory.mktemp("emulators")
     try:
         firestore_emulator = FirestoreEmulator(
@@ -93,12 +96,13 @@ def emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulators]:
             "FIREBASE_CONFIG": f'{{"projectId":"{PROJECT_ID}","storageBucket":"{BUCKET}"}}',
             "FIRESTORE_EMULATOR_HOST": firestore_emulator.host,
             "STORAGE_EMULATOR_HOST": storage_emulator.url,
-            # unsigned test tokens are verified without a running Auth emulator
-            "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:1",
+            # the real Auth emulator: firebase-admin accepts its (and our test helpers') unsigned
+            # ID tokens, and the API looks accounts up in it
+            "FIREBASE_AUTH_EMULATOR_HOST": auth_emulator.host,
             "STETH_LINK_SECRET": secrets.token_urlsafe(32),
         }
         with patched_env(**env):
-            yield Emulators(firestore_emulator, storage_emulator)
+            yield Emulators(firestore_emulator, storage_emulator, auth_emulator)
 
 
 @pytest.fixture
@@ -143,6 +147,18 @@ def functions_stack(
     )
     with stack:
         yield stack
+
+
+def ensure_account(uid: str, email: str, password: str = "test-password") -> None:
+    """A user with this uid and email in the Auth emulator (firebase-admin, as an operator would
+    create one); kept as it is if it exists."""
+    from firebase_admin import auth
+
+    from backend.clients import init_firebase_admin
+
+    init_firebase_admin()
+    with contextlib.suppress(auth.UidAlreadyExistsError, auth.EmailAlreadyExistsError):
+        auth.create_user(uid=uid, email=email, password=password)
 
 
 def sign_up(auth_emulator: AuthEmulator, email: str, password: str) -> str:

@@ -85,6 +85,36 @@ class Member(Document):
     added_by: str | None = None
 
 
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+InvitationStatus = Literal["pending", "accepted", "revoked", "expired"]
+
+
+def normal_email(email: str) -> str:
+    """The form invitations compare: trimmed and lower-cased (Firebase Auth ignores case too)."""
+    return email.strip().lower()
+
+
+class Invitation(Document):
+    """clinics/{clinicId}/invitations/{invitationId}: an admin's invitation of an email address
+    to the clinic with a role; the person accepts it signed in with that address (backend
+    /invitations.py). Stored `pending`, `accepted` or `revoked`; a pending one past `expiresAt`
+    is reported `expired`."""
+
+    email: str = Field(max_length=320, description="lower-cased")
+    role: Role
+    status: Literal["pending", "accepted", "revoked"] = "pending"
+    created_at: datetime
+    created_by: str
+    expires_at: datetime
+    invited_uid: str | None = Field(
+        None, description="the account the invitation created (none existed for the email)"
+    )
+    accepted_at: datetime | None = None
+    accepted_by: str | None = None
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+
+
 PatientStatus = Literal["active", "erasing", "erased"]
 MRN_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._/-]{0,63}$"
 
@@ -141,7 +171,8 @@ AuditAction = Literal[
     "recording.trace", "recording.links", "exam.links",
     "clinic.reanalyze", "member.list", "member.update", "member.delete", "audit.read",
     "exam.create", "exam.read", "exam.list", "exam.complete", "exam.cancel", "exam.report",
-    "exam.fhir",
+    "exam.fhir", "invitation.create", "invitation.list", "invitation.revoke",
+    "invitation.accept",
 ]  # fmt: skip
 
 

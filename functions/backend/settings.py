@@ -70,6 +70,14 @@ class Settings(BaseModel):
     #: Lifetime of a media link.
     media_link_ttl_s: int = 600
 
+    #: How long an invitation by email stays open.
+    invitation_ttl_s: int = 7 * 24 * 3600
+    #: Accept an invitation only from a verified email address (or from the account the
+    #: invitation created, whose password only the mailbox's owner can set). On by default on
+    #: Google Cloud; off locally, where the Auth emulator's password accounts are unverified.
+    #: STETH_INVITES_REQUIRE_VERIFIED_EMAIL=true|false overrides.
+    invitations_require_verified_email: bool = False
+
     #: Cloud Tasks queue function that re-analyses one recording (bulk re-analysis).
     reanalyze_task_function: str = "reanalysis"
     #: Local stack only: where that function is served, as there is no Cloud Tasks locally.
@@ -118,6 +126,10 @@ class Settings(BaseModel):
         link_secret = env.get("STETH_LINK_SECRET", "").strip() or None
         if link_secret is None and not on_google_cloud:
             link_secret = secrets.token_urlsafe(32)
+        verified = env.get("STETH_INVITES_REQUIRE_VERIFIED_EMAIL", "").strip().lower()
+        overrides["invitations_require_verified_email"] = (
+            verified in ("1", "true", "yes") if verified else on_google_cloud
+        )
         if env.get("STETH_STORAGE_RETRY_S"):
             overrides["storage_retry_s"] = float(env["STETH_STORAGE_RETRY_S"])
         return cls(

@@ -52,23 +52,24 @@ def recording_trace(recording_id: str, kind: Kind, trace: Trace) -> RecordingTra
 
 def store_trace(
     db: firestore.Client, clinic_id: str, recording_id: str, generation: int, trace: RecordingTrace
-) -> None:
+) -> bytes:
+    """Store the trace of one object generation; returns it as stored (gzipped JSON)."""
     from stethoscope.trace import TRACE_VERSION
 
+    data = gzip.compress(trace.model_dump_json(by_alias=True).encode(), compresslevel=6)
     stored = StoredTrace(
-        generation=str(generation),
-        trace_version=TRACE_VERSION,
-        created_at=now_utc(),
-        data=gzip.compress(trace.model_dump_json(by_alias=True).encode(), compresslevel=6),
+        generation=str(generation), trace_version=TRACE_VERSION, created_at=now_utc(), data=data
     )
     ref = recording_ref(db, clinic_id, recording_id).collection(TRACES).document(str(generation))
     ref.set(stored.to_firestore())
+    return data
 
 
-def load_trace(
+def load_trace_gzip(
     db: firestore.Client, clinic_id: str, recording_id: str, generation: int
-) -> RecordingTrace | None:
-    """The stored trace of this generation, or None (none stored, or of an older version)."""
+) -> bytes | None:
+    """The stored trace of this generation as gzipped JSON (served as it is to clients that
+    accept gzip), or None (none stored, or of an older TRACE_VERSION)."""
     from stethoscope.trace import TRACE_VERSION
 
     ref = recording_ref(db, clinic_id, recording_id).collection(TRACES).document(str(generation))
@@ -76,9 +77,7 @@ def load_trace(
     if not snapshot.exists:
         return None
     stored = StoredTrace.model_validate(snapshot.to_dict())
-    if stored.trace_version != TRACE_VERSION:
-        return None
-    return RecordingTrace.model_validate_json(gzip.decompress(stored.data))
+    return stored.data if stored.trace_version == TRACE_VERSION else None
 
 
 def read_and_trace(

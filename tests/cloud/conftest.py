@@ -17,7 +17,7 @@ from backend.objects import StoredObject
 from backend.pipeline import process_object
 from scripts.stack import BUCKET, FunctionServer
 
-from ..conftest import Emulators, patched_env
+from ..conftest import Emulators, ensure_account, patched_env
 from ..helpers import heart_wav, lung_wav, object_metadata, seed_recording, upload
 
 MAIN = str(Path(__file__).resolve().parents[2] / "functions/main.py")
@@ -55,6 +55,9 @@ def world(emulators: Emulators, tmp_path_factory: pytest.TempPathFactory) -> Ite
                 label="Bed 4", birth_year=2015, sex="female", created_at=NOW, created_by="u-admin"
             ).to_firestore()
         )
+    # the members are real accounts (the API refuses a uid that is none), emails as in the tokens
+    for uid in ("u-admin", "u-clin", "u-upl", "u-out", "u-new", "u-temp", "u-me"):
+        ensure_account(uid, f"{uid}@clinic.example")
     analyzed = {}
     for clinic, recording, kind, site, data in (
         ("c1", "r1", "heart", "mitral", heart_wav(10.0, 78.0)),
@@ -82,5 +85,6 @@ def world(emulators: Emulators, tmp_path_factory: pytest.TempPathFactory) -> Ite
     finally:
         tasks.stop()
     emulators.firestore.wipe()
+    emulators.auth.wipe()
     for blob in storage_client().list_blobs(BUCKET):
         blob.delete()

@@ -5,6 +5,8 @@ pipeline (the `world` fixture), the `api` function through functions-framework."
 from __future__ import annotations
 
 import base64
+import gzip
+import json
 import time
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 
 from backend.documents import Member
 
+from ..conftest import patched_env
 from ..tokens import bearer
 from .conftest import NOW, World
 
@@ -60,6 +63,12 @@ def test_heart_and_lung_traces_are_stored_at_analysis_time(world: World) -> None
     check_trace(heart.get_json(), "heart", 1000.0, 10.0)  # heart runs at 2 kHz
     lung = world.client.get("/v1/clinics/c1/recordings/l1/trace", headers=CLIN)
     check_trace(lung.get_json(), "lung", 2000.0, 20.0)
+    zipped = world.client.get(
+        "/v1/clinics/c1/recordings/l1/trace", headers={**CLIN, "Accept-Encoding": "gzip, br"}
+    )
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert len(zipped.data) < 0.8 * len(lung.data)
+    assert json.loads(gzip.decompress(zipped.data)) == lung.get_json()
     assert lung.get_json()["recordingId"] == "l1"
     recording = world.client.get("/v1/clinics/c1/recordings/r1", headers=CLIN).get_json()
     assert stored_traces("c1", "r1") == [recording["generation"]], "written by the pipeline"
@@ -185,3 +194,29 @@ def test_exam_links(world: World) -> None:
     token = links["reportPdf"].split("access=")[1].split("&")[0]
     problem(world.client.get(f"/v1/clinics/c1/recordings/r1/audio?access={token}"), 403,
             "link_mismatch")  # fmt: skip
+
+
+def test_links_fail_closed_on_google_cloud_without_a_secret(world: World) -> None:
+    from backend.settings import Settings
+
+    assert Settings.from_env({"K_SERVICE": "api"}).link_secret is None
+    assert Settings.from_env({}).link_secret, "a random key off Google Cloud"
+    token = links_for(world)["trace"].split("access=")[1]
+    with patched_env(K_SERVICE="api", STETH_LINK_SECRET=""):
+        problem(world.client.post("/v1/clinics/c1/recordings/r1/links", headers=CLIN), 503,
+                "links_unavailable")  # fmt: skip
+        problem(world.client.get(f"/v1/clinics/c1/recordings/r1/trace?access={token}"), 503,
+                "links_unavailable")  # fmt: skip
+    with patched_env(STETH_LINK_SECRET="another key of more than thirty-two characters"):
+        problem(world.client.get(f"/v1/clinics/c1/recordings/r1/trace?access={token}"), 401,
+                "invalid_link")  # fmt: skip
+
+
+def test_the_openapi_document_types_the_new_answers(world: World) -> None:
+    spec = world.client.get("/v1/openapi.json").get_json()
+    trace_200 = spec["paths"]["/v1/clinics/{clinic_id}/recordings/{recording_id}/trace"]["get"][
+        "responses"
+    ]["200"]
+    assert trace_200["content"]["application/json"]["schema"]["$ref"].endswith("/RecordingTrace")
+    for name in ("RecordingTrace", "MediaLinks", "ExamLinks", "Me", "PendingInvitation"):
+        assert name in spec["components"]["schemas"], name

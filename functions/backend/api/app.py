@@ -14,7 +14,15 @@ from backend.api.docs import install_docs
 from backend.api.limits import BodySizeLimit
 from backend.api.problems import install_problem_handlers
 from backend.api.request_ids import RequestIdMiddleware
-from backend.api.routes import audit, exams, members, outputs, patients, recordings
+from backend.api.routes import (
+    audit,
+    exams,
+    invitations,
+    members,
+    outputs,
+    patients,
+    recordings,
+)
 from backend.api.schemas import Health, Me
 from backend.settings import Settings, get_settings
 from stethoscope.version import ANALYSIS_VERSION
@@ -34,12 +42,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     install_docs(app, API_PREFIX)
-    for module in (recordings, outputs, patients, exams, members, audit):
+    for module in (recordings, outputs, patients, exams, members, invitations, audit):
         app.include_router(module.router, prefix=API_PREFIX)
 
     @app.get(f"{API_PREFIX}/me", response_model=Me, tags=["members"])
     async def me(caller: Annotated[Caller, Depends(current_caller)]) -> Me:
-        """The caller and the clinics they are a member of, with their role in each."""
+        """The caller, the clinics they are a member of (with their role in each) and the
+        pending invitations of their email address."""
         return await run_in_threadpool(memberships_of, caller)
 
     @app.get(f"{API_PREFIX}/healthz", response_model=Health, tags=["health"])

@@ -20,7 +20,7 @@ from backend.api.links import LinkScope
 from backend.api.params import ClinicId, ExamId, RecordingId
 from backend.api.problems import ApiError, not_found
 from backend.clients import firestore_client
-from backend.documents import Member, Role, is_valid_id
+from backend.documents import Invitation, Member, Role, is_valid_id
 
 if TYPE_CHECKING:
     from backend.api.schemas import Me
@@ -32,6 +32,7 @@ CLOCK_SKEW_S = 5.0
 class Caller:
     uid: str
     email: str | None
+    email_verified: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,9 @@ async def current_caller(
     uid = str(claims.get("uid", ""))
     if not is_valid_id(uid):  # Firebase uids are 1-128 chars; ours must also be usable as doc ids
         raise _unauthenticated("This account's user id cannot be used here; ask an admin.")
-    return Caller(uid=uid, email=claims.get("email"))
+    return Caller(
+        uid=uid, email=claims.get("email"), email_verified=claims.get("email_verified") is True
+    )
 
 
 def member_role(clinic_id: str, uid: str) -> Role | None:
@@ -160,10 +163,12 @@ async def exam_media(
 
 
 def memberships_of(caller: Caller) -> Me:
-    """Every clinic whose members/ holds the caller (members carry their uid as a field)."""
+    """Every clinic whose members/ holds the caller (members carry their uid as a field), and
+    the pending invitations of the caller's email address to other clinics."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 
-    from backend.api.schemas import ClinicMembership, Me
+    from backend import invitations
+    from backend.api.schemas import ClinicMembership, Me, PendingInvitation
 
     db = firestore_client()
     found = []
@@ -172,8 +177,49 @@ def memberships_of(caller: Caller) -> Me:
         clinic_ref = snapshot.reference.parent.parent
         if clinic_ref is None:
             continue
-        clinic = clinic_ref.get()
         role = Member.model_validate(snapshot.to_dict()).role
-        name = (clinic.to_dict() or {}).get("name") if clinic.exists else None
-        found.append(ClinicMembership(clinic_id=clinic_ref.id, name=name, role=role))
-    return Me(uid=caller.uid, email=caller.email, clinics=sorted(found, key=lambda c: c.clinic_id))
+        found.append(
+            ClinicMembership(clinic_id=clinic_ref.id, name=_clinic_name(clinic_ref.id), role=role)
+        )
+    member_of = {c.clinic_id for c in found}
+    pending = [
+        PendingInvitation(
+            id=item.invitation_id,
+            clinic_id=item.clinic_id,
+            clinic_name=_clinic_name(item.clinic_id),
+            role=item.invitation.role,
+            expires_at=item.invitation.expires_at,
+        )
+        for item in (invitations.for_email(db, caller.email) if caller.email else [])
+        if item.clinic_id not in member_of
+        and invitations.status_of(item.invitation) == "pending"
+        and may_accept(caller, item.invitation)
+    ]
+    return Me(
+        uid=caller.uid,
+        email=caller.email,
+        clinics=sorted(found, key=lambda c: c.clinic_id),
+        invitations=sorted(pending, key=lambda i: i.expires_at),
+    )
+
+
+def may_accept(caller: Caller, invitation: Invitation) -> bool:
+    """Whether the caller's email address is good enough to take up an invitation sent to it:
+    verified, or the account the invitation created (only the mailbox's owner can set its
+    password), or anything where the settings do not ask for verification (local stack)."""
+    from backend.documents import normal_email
+    from backend.settings import get_settings
+
+    if not caller.email or normal_email(caller.email) != invitation.email:
+        return False
+    return (
+        caller.email_verified
+        or invitation.invited_uid == caller.uid
+        or not get_settings().invitations_require_verified_email
+    )
+
+
+def _clinic_name(clinic_id: str) -> str | None:
+    clinic = firestore_client().collection("clinics").document(clinic_id).get()
+    name = (clinic.to_dict() or {}).get("name") if clinic.exists else None
+    return name if isinstance(name, str) else None

@@ -16,6 +16,7 @@ ClinicId = Annotated[str, Path(description=ID_RULE), AfterValidator(valid_id)]
 RecordingId = Annotated[str, Path(description=ID_RULE), AfterValidator(valid_id)]
 PatientId = Annotated[str, Path(description=ID_RULE), AfterValidator(valid_id)]
 ExamId = Annotated[str, Path(description=ID_RULE), AfterValidator(valid_id)]
+InvitationId = Annotated[str, Path(description=ID_RULE), AfterValidator(valid_id)]
 MemberUid = Annotated[str, Path(description=ID_RULE), AfterValidator(valid_id)]
 PatientIdQuery = Annotated[
     str | None,

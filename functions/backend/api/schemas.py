@@ -8,11 +8,14 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, ConfigDict, Field, field_validator, model_validator
 
 from backend.documents import (
+    EMAIL_PATTERN,
     MRN_PATTERN,
     AuditEntry,
     Document,
     DocumentId,
     Exam,
+    Invitation,
+    InvitationStatus,
     Member,
     Patient,
     PatientErasure,
@@ -210,7 +213,9 @@ class ExamPage(Document):
 
 class MemberIn(Document):
     role: Role
-    email: str | None = Field(None, max_length=320)
+    email: str | None = Field(
+        None, max_length=320, description="ignored: the member's email comes from their account"
+    )
 
 
 class MemberOut(Member):
@@ -223,12 +228,48 @@ class ClinicMembership(Document):
     role: Role
 
 
+class PendingInvitation(Document):
+    """An invitation of the caller's email address they may accept
+    (POST /v1/invitations/{id}/accept)."""
+
+    id: str
+    clinic_id: str
+    clinic_name: str | None
+    role: Role
+    expires_at: datetime
+
+
 class Me(Document):
-    """Who the caller is and the clinics they belong to (a frontend's first call)."""
+    """Who the caller is, the clinics they belong to and the invitations waiting for them (a
+    frontend's first call)."""
 
     uid: str
     email: str | None
     clinics: list[ClinicMembership]
+    invitations: list[PendingInvitation] = Field(default_factory=list)
+
+
+class InvitationIn(Document):
+    """Invite an email address to the clinic with a role."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=320, pattern=EMAIL_PATTERN)
+    role: Role
+
+
+class InvitationOut(Invitation):
+    id: str
+    clinic_id: str
+    status: InvitationStatus  # type: ignore[assignment]  # adds "expired", computed on read
+
+
+class NewInvitation(InvitationOut):
+    sign_in_link: str | None = Field(
+        None,
+        description="when the address had no account, one was created: this link (a Firebase "
+        "password-reset link) lets the invitee set a password; give it to them privately",
+    )
 
 
 class ReanalysisOut(Document):

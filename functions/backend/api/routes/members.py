@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 
@@ -14,6 +14,9 @@ from backend.api.schemas import MemberIn, MemberOut
 from backend.clients import firestore_client
 from backend.documents import Member
 from backend.recordings import now_utc
+
+if TYPE_CHECKING:
+    from firebase_admin.auth import UserRecord
 
 router = APIRouter(tags=["members"])
 PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -36,15 +39,33 @@ def list_members(access: Annotated[ClinicAccess, Depends(ADMIN)]) -> list[Member
     return sorted(members, key=lambda m: (m.role, m.email or m.uid))
 
 
-@router.put("/clinics/{clinic_id}/members/{uid}", response_model=MemberOut, responses=PROBLEMS)
+@router.put(
+    "/clinics/{clinic_id}/members/{uid}",
+    response_model=MemberOut,
+    responses={**PROBLEMS, 503: {"model": Problem}},
+)
 def put_member(
     uid: MemberUid, body: MemberIn, access: Annotated[ClinicAccess, Depends(ADMIN)]
 ) -> MemberOut:
-    """Add a member or change their role."""
+    """Add a member or change their role. The uid must be an existing account (422
+    `unknown_user` otherwise; invite people without an account by email instead); the member's
+    email is taken from the account."""
+    account = account_of(uid)
+    if account is None:
+        raise ApiError(
+            422,
+            "unknown_user",
+            "Unknown user",
+            f"No account has the user id {uid!r}; invite the person by email instead.",
+        )
     if uid == access.caller.uid and body.role != "admin":
         _require_another_admin(access.clinic_id, uid)
     member = Member(
-        role=body.role, uid=uid, email=body.email, added_at=now_utc(), added_by=access.caller.uid
+        role=body.role,
+        uid=uid,
+        email=account.email,
+        added_at=now_utc(),
+        added_by=access.caller.uid,
     )
     _members(access.clinic_id).document(uid).set(member.to_firestore())
     audit.record(firestore_client(), access, "member.update", f"members/{uid}", detail=body.role)
@@ -63,6 +84,24 @@ def delete_member(uid: MemberUid, access: Annotated[ClinicAccess, Depends(ADMIN)
     ref.delete()
     audit.record(firestore_client(), access, "member.delete", f"members/{uid}")
     return Response(status_code=204)
+
+
+def account_of(uid: str) -> UserRecord | None:
+    """The Firebase Auth account with this uid, or None; 503 if Auth cannot be reached."""
+    from firebase_admin import auth, exceptions
+
+    try:
+        return auth.get_user(uid)
+    except auth.UserNotFoundError:
+        return None
+    except (exceptions.FirebaseError, ValueError) as exc:
+        raise auth_unavailable() from exc
+
+
+def auth_unavailable() -> ApiError:
+    return ApiError(
+        503, "auth_unavailable", "Accounts unavailable", "Firebase Auth could not be reached."
+    )
 
 
 def _require_another_admin(clinic_id: str, uid: str) -> None:
