@@ -266,9 +266,29 @@ await step("admin", async () => {
   await admin.reload();
   await admin.waitForSelector("#audit tbody tr", { timeout: 10000 });
   const audit = await admin.$$eval("#audit tbody tr", (trs) => trs.map((tr) => tr.innerText));
-  const invitations = await admin.textContent("#invitations-title ~ p");
+  // invite a signed-up person who is in no clinic yet
+  await admin.getByLabel("Email").fill(plan.newcomer.email);
+  await admin.getByLabel("Role", { exact: true }).selectOption("clinician");
+  await admin.getByRole("button", { name: "Invite" }).click();
+  await admin.waitForSelector(`#invitations li:has-text("${plan.newcomer.email}")`);
+  const invited = await admin.textContent("#invitations");
+  const notice = await admin.textContent("#invitation-status");
   await shot(admin, "admin");
-  return { members, audit: audit.slice(0, 10), invitations };
+  return { members, audit: audit.slice(0, 10), invited, notice };
+});
+
+await step("invitee", async () => {
+  const invitee = await newPage("invitee");
+  await invitee.goto(plan.baseUrl);
+  await invitee.getByLabel("Email").fill(plan.newcomer.email);
+  await invitee.getByLabel("Password").fill(plan.newcomer.password);
+  await invitee.getByRole("button", { name: "Sign in" }).click();
+  await invitee.waitForSelector("#my-invitations");
+  const offered = await invitee.textContent("#my-invitations");
+  await shot(invitee, "invitee");
+  await invitee.getByRole("button", { name: "Accept" }).click();
+  await invitee.waitForSelector("#recordings tbody tr", { timeout: 20000 });
+  return { offered, header: await invitee.textContent("header") };
 });
 
 await step("uploader", async () => {

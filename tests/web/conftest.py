@@ -51,6 +51,7 @@ class WebClinic:
     admin: Account
     clinician: Account
     uploader: Account
+    newcomer: Account
     patient_id: str = ""
     patient_mrn: str = "WEB-0001"
     recordings: dict[str, str] = field(default_factory=dict)
@@ -141,7 +142,9 @@ def web_clinic(
         )  # fmt: skip
     assert functions_stack.api is not None
     with WebServer(functions_stack.api.url, config_for(functions_stack.env, PROJECT_ID)) as web:
-        world = WebClinic(web.url, functions_stack.api.url, **accounts)
+        email = f"newcomer-{tag}@web.clinic"
+        newcomer = Account(email, sign_up(auth_emulator, email, PASSWORD))
+        world = WebClinic(web.url, functions_stack.api.url, newcomer=newcomer, **accounts)
         patient = httpx.post(
             f"{world.api_url}/v1/clinics/{CLINIC}/patients",
             json={"mrn": world.patient_mrn, "displayName": "Ada Lovelace", "birthYear": 1961,

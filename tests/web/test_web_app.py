@@ -31,6 +31,7 @@ def plan_for(world: WebClinic, **extra: Any) -> dict[str, Any]:
         "admin": world.admin.plan(),
         "clinician": world.clinician.plan(),
         "uploader": world.uploader.plan(),
+        "newcomer": world.newcomer.plan(),
         "patientId": world.patient_id,
         "patientMrn": world.patient_mrn,
         "examId": world.exam_id,
@@ -186,7 +187,7 @@ def test_tablet_width_needs_no_horizontal_scrolling(report: dict[str, Any]) -> N
     assert all(width <= 800 for width in tablet["widths"].values()), tablet["widths"]
 
 
-def test_admin_lists_members_changes_a_role_and_reads_the_audit(
+def test_admin_lists_members_changes_a_role_invites_and_reads_the_audit(
     report: dict[str, Any], web_clinic: WebClinic
 ) -> None:
     admin = step(report, "admin")
@@ -194,6 +195,15 @@ def test_admin_lists_members_changes_a_role_and_reads_the_audit(
         web_clinic.admin.uid, web_clinic.clinician.uid, web_clinic.uploader.uid
     }  # fmt: skip
     assert any("member.update" in line for line in admin["audit"]), admin["audit"]
+    assert "pending" in admin["invited"] and web_clinic.newcomer.email in admin["notice"]
+
+
+def test_an_invited_person_accepts_and_gets_the_worklist(
+    report: dict[str, Any], web_clinic: WebClinic
+) -> None:
+    invitee = step(report, "invitee")
+    assert "Web test clinic as clinician" in invitee["offered"]
+    assert "Web test clinic" in invitee["header"] and "clinician" in invitee["header"]
 
 
 def test_an_uploader_sees_statuses_but_is_denied_the_review(

@@ -54,7 +54,7 @@ async function boot(): Promise<void> {
       const clinic = chooseClinic(me, wanted);
       if (!clinic) {
         replace(top, h("span", { class: "brand" }, "Stethoscope"), signOutButton());
-        renderNoClinic(main, api, me, () => user.getIdToken(true).then(() => location.reload()));
+        renderNoClinic(main, api, me, () => location.reload());
         return;
       }
       session = { config, auth, db, api, me, clinic };

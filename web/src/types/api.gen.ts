@@ -48,7 +48,11 @@ export interface AuditEntryOut {
     | "exam.complete"
     | "exam.cancel"
     | "exam.report"
-    | "exam.fhir";
+    | "exam.fhir"
+    | "invitation.create"
+    | "invitation.list"
+    | "invitation.revoke"
+    | "invitation.accept";
   /**
    * path of what was acted on, below the clinic
    */
@@ -368,7 +372,43 @@ export interface RecordingSummary {
   crackle?: boolean | null;
 }
 /**
- * Who the caller is and the clinics they belong to (a frontend's first call).
+ * Invite an email address to the clinic with a role.
+ *
+ * This interface was referenced by `ApiBodies`'s JSON-Schema
+ * via the `definition` "InvitationIn".
+ */
+export interface InvitationIn {
+  email: string;
+  role: "admin" | "clinician" | "uploader";
+}
+/**
+ * This interface was referenced by `ApiBodies`'s JSON-Schema
+ * via the `definition` "InvitationOut".
+ */
+export interface InvitationOut {
+  /**
+   * lower-cased
+   */
+  email: string;
+  role: "admin" | "clinician" | "uploader";
+  status: "pending" | "accepted" | "revoked" | "expired";
+  createdAt: string;
+  createdBy: string;
+  expiresAt: string;
+  /**
+   * the account the invitation created (none existed for the email)
+   */
+  invitedUid?: string | null;
+  acceptedAt?: string | null;
+  acceptedBy?: string | null;
+  revokedAt?: string | null;
+  revokedBy?: string | null;
+  id: string;
+  clinicId: string;
+}
+/**
+ * Who the caller is, the clinics they belong to and the invitations waiting for them (a
+ * frontend's first call).
  *
  * This interface was referenced by `ApiBodies`'s JSON-Schema
  * via the `definition` "Me".
@@ -377,6 +417,21 @@ export interface Me {
   uid: string;
   email: string | null;
   clinics: ClinicMembership[];
+  invitations?: PendingInvitation[];
+}
+/**
+ * An invitation of the caller's email address they may accept
+ * (POST /v1/invitations/{id}/accept).
+ *
+ * This interface was referenced by `ApiBodies`'s JSON-Schema
+ * via the `definition` "PendingInvitation".
+ */
+export interface PendingInvitation {
+  id: string;
+  clinicId: string;
+  clinicName: string | null;
+  role: "admin" | "clinician" | "uploader";
+  expiresAt: string;
 }
 /**
  * URL paths on the API (prefix them with the API's base URL) that work without an
@@ -400,6 +455,9 @@ export interface MediaLinks {
  */
 export interface MemberIn {
   role: "admin" | "clinician" | "uploader";
+  /**
+   * ignored: the member's email comes from their account
+   */
   email?: string | null;
 }
 /**
@@ -412,6 +470,35 @@ export interface MemberOut {
   email?: string | null;
   addedAt?: string | null;
   addedBy?: string | null;
+}
+/**
+ * This interface was referenced by `ApiBodies`'s JSON-Schema
+ * via the `definition` "NewInvitation".
+ */
+export interface NewInvitation {
+  /**
+   * lower-cased
+   */
+  email: string;
+  role: "admin" | "clinician" | "uploader";
+  status: "pending" | "accepted" | "revoked" | "expired";
+  createdAt: string;
+  createdBy: string;
+  expiresAt: string;
+  /**
+   * the account the invitation created (none existed for the email)
+   */
+  invitedUid?: string | null;
+  acceptedAt?: string | null;
+  acceptedBy?: string | null;
+  revokedAt?: string | null;
+  revokedBy?: string | null;
+  id: string;
+  clinicId: string;
+  /**
+   * when the address had no account, one was created: this link (a Firebase password-reset link) lets the invitee set a password; give it to them privately
+   */
+  signInLink?: string | null;
 }
 /**
  * This interface was referenced by `ApiBodies`'s JSON-Schema

@@ -270,7 +270,11 @@ export interface AuditEntry {
     | "exam.complete"
     | "exam.cancel"
     | "exam.report"
-    | "exam.fhir";
+    | "exam.fhir"
+    | "invitation.create"
+    | "invitation.list"
+    | "invitation.revoke"
+    | "invitation.accept";
   /**
    * path of what was acted on, below the clinic
    */
@@ -387,6 +391,34 @@ export interface Exam {
   assessedAt?: Timestamp | null;
 }
 /**
+ * clinics/{clinicId}/invitations/{invitationId}: an admin's invitation of an email address
+ * to the clinic with a role; the person accepts it signed in with that address (backend
+ * /invitations.py). Stored `pending`, `accepted` or `revoked`; a pending one past `expiresAt`
+ * is reported `expired`.
+ *
+ * This interface was referenced by `FirestoreDocuments`'s JSON-Schema
+ * via the `definition` "Invitation".
+ */
+export interface Invitation {
+  /**
+   * lower-cased
+   */
+  email: string;
+  role: "admin" | "clinician" | "uploader";
+  status?: "pending" | "accepted" | "revoked";
+  createdAt: Timestamp;
+  createdBy: string;
+  expiresAt: Timestamp;
+  /**
+   * the account the invitation created (none existed for the email)
+   */
+  invitedUid?: string | null;
+  acceptedAt?: Timestamp | null;
+  acceptedBy?: string | null;
+  revokedAt?: Timestamp | null;
+  revokedBy?: string | null;
+}
+/**
  * This interface was referenced by `FirestoreDocuments`'s JSON-Schema
  * via the `definition` "ClinicMembership".
  */
@@ -396,7 +428,22 @@ export interface ClinicMembership {
   role: "admin" | "clinician" | "uploader";
 }
 /**
- * Who the caller is and the clinics they belong to (a frontend's first call).
+ * An invitation of the caller's email address they may accept
+ * (POST /v1/invitations/{id}/accept).
+ *
+ * This interface was referenced by `FirestoreDocuments`'s JSON-Schema
+ * via the `definition` "PendingInvitation".
+ */
+export interface PendingInvitation {
+  id: string;
+  clinicId: string;
+  clinicName: string | null;
+  role: "admin" | "clinician" | "uploader";
+  expiresAt: Timestamp;
+}
+/**
+ * Who the caller is, the clinics they belong to and the invitations waiting for them (a
+ * frontend's first call).
  *
  * This interface was referenced by `FirestoreDocuments`'s JSON-Schema
  * via the `definition` "Me".
@@ -405,6 +452,7 @@ export interface Me {
   uid: string;
   email: string | null;
   clinics: ClinicMembership[];
+  invitations?: PendingInvitation[];
 }
 /**
  * URL paths on the API (prefix them with the API's base URL) that work without an

@@ -1,12 +1,11 @@
 /** Admin: the clinic's members (change role, remove), invitations (invite by email, revoke) and
  * the audit trail, all through the API, which checks the caller is an admin and audits it. */
 import { ApiError, query as qs } from "../api";
-import type { Invitation } from "../contract";
-import { h, replace } from "../dom";
+import { append, h, replace } from "../dom";
 import { dateTime } from "../format";
 import type { Route } from "../router";
 import { type Cleanup, type Session, clinicPath } from "../session";
-import type { AuditPage, MemberOut } from "../types/api.gen";
+import type { AuditPage, InvitationOut, MemberOut, NewInvitation } from "../types/api.gen";
 
 const ROLES = ["admin", "clinician", "uploader"] as const;
 
@@ -25,9 +24,7 @@ export function renderAdmin(session: Session, root: HTMLElement, route: Route): 
   replace(root, h("h1", {}, "Admin"), members, invitations, audit);
   const names = new Map<string, string>();
   const audited = loadMembers(session, members, names);
-  // invitations exist where `/v1/me` reports the caller's own (the API's feature signal)
-  if ("invitations" in session.me) void loadInvitations(session, invitations, () => void loadMembers(session, members));
-  else replace(invitations, h("h2", { id: "invitations-title" }, "Invitations"), h("p", { class: "muted", id: "invitations-unavailable" }, "This server does not offer invitations yet: add members with `python -m backend.admin add-member`."));
+  void loadInvitations(session, invitations);
   void audited.then(() => loadAudit(session, audit, names, route.params.get("auditUid") ?? "", route.params.get("auditPatient") ?? ""));
 }
 
@@ -100,8 +97,17 @@ async function loadMembers(session: Session, section: HTMLElement, names = new M
   );
 }
 
-async function loadInvitations(session: Session, section: HTMLElement, onChange: () => void): Promise<void> {
-  const status = h("p", { role: "status", class: "muted" });
+async function loadInvitations(session: Session, section: HTMLElement, created?: NewInvitation): Promise<void> {
+  const status = h("p", { role: "status", class: "muted", id: "invitation-status" });
+  if (created)
+    append(
+      status,
+      [`Invited ${created.email} as ${created.role}. Tell them to sign in to this app with that address`,
+      created.signInLink
+        ? [". They have no account yet: give them this link privately to set a password: ", h("a", { href: created.signInLink, id: "sign-in-link" }, "password link")]
+        : ".",
+      ],
+    );
   const email = h("input", { id: "invite-email", type: "email", required: true, autocomplete: "off" });
   const role = h("select", { id: "invite-role" }, ROLES.map((r) => h("option", { value: r, selected: r === "clinician" }, r)));
   const form = h(
@@ -115,17 +121,16 @@ async function loadInvitations(session: Session, section: HTMLElement, onChange:
   );
   const list = h("ul", { class: "plain", id: "invitations" });
   replace(section, h("h2", { id: "invitations-title" }, "Invitations"), form, status, list);
-  const reload = (): void => void loadInvitations(session, section, onChange);
+  const reload = (made?: NewInvitation): void => void loadInvitations(session, section, made);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     session.api
-      .post<Invitation>(clinicPath(session, "/invitations"), { email: email.value.trim(), role: role.value })
-      .then(reload)
+      .post<NewInvitation>(clinicPath(session, "/invitations"), { email: email.value.trim(), role: role.value })
+      .then((made) => reload(made))
       .catch((e: unknown) => (status.textContent = message(e)));
   });
   try {
-    const found = await session.api.get<Invitation[] | { items: Invitation[] }>(clinicPath(session, "/invitations"));
-    const items = Array.isArray(found) ? found : found.items;
+    const items = await session.api.get<InvitationOut[]>(clinicPath(session, "/invitations"));
     replace(
       list,
       items.length
@@ -143,7 +148,7 @@ async function loadInvitations(session: Session, section: HTMLElement, onChange:
                       onclick: () =>
                         session.api
                           .delete(clinicPath(session, `/invitations/${encodeURIComponent(inv.id)}`))
-                          .then(reload)
+                          .then(() => reload())
                           .catch((e: unknown) => (status.textContent = message(e))),
                     },
                     "Revoke",
@@ -154,10 +159,7 @@ async function loadInvitations(session: Session, section: HTMLElement, onChange:
         : h("li", { class: "muted" }, "No invitations."),
     );
   } catch (e) {
-    if (e instanceof ApiError && e.status === 404 && e.code !== "not_a_member") {
-      form.hidden = true;
-      status.textContent = "This server does not offer invitations yet.";
-    } else status.textContent = message(e);
+    status.textContent = message(e);
   }
 }
 

@@ -1,8 +1,8 @@
 /** Email/password sign-in (the Auth emulator locally), and what a user without a clinic sees. */
 import { type Auth, signInWithEmailAndPassword } from "firebase/auth";
 import { type Api, ApiError } from "../api";
-import type { Invitation } from "../contract";
 import { h, replace } from "../dom";
+import { dateTime } from "../format";
 import type { Me } from "../types/api.gen";
 
 export function renderSignIn(root: HTMLElement, auth: Auth): void {
@@ -42,44 +42,42 @@ export function renderSignIn(root: HTMLElement, auth: Auth): void {
 
 /** Signed in but in no clinic: pending invitations to accept, or who to ask. */
 export function renderNoClinic(root: HTMLElement, api: Api, me: Me, onJoined: () => void): void {
-  const invitations = ((me as Me & { invitations?: Invitation[] }).invitations ?? []).filter((i) => i.status === "pending");
+  replace(root, h("section", { class: "card" }, h("h1", {}, "No clinic yet"), invitationList(api, me, onJoined) ?? h("p", {}, `${me.email ?? me.uid} is not a member of any clinic. Ask your clinic's administrator to invite you.`)));
+}
+
+/** The caller's pending invitations with an Accept button each (null when there are none). */
+export function invitationList(api: Api, me: Me, onJoined: () => void): HTMLElement | null {
+  const invitations = me.invitations ?? [];
+  if (!invitations.length) return null;
   const status = h("p", { role: "status" });
-  replace(
-    root,
+  return h(
+    "div",
+    { class: "invitations", id: "my-invitations" },
+    h("p", {}, "You have been invited to:"),
     h(
-      "section",
-      { class: "card" },
-      h("h1", {}, "No clinic yet"),
-      invitations.length
-        ? [
-            h("p", {}, "You have been invited to:"),
-            h(
-              "ul",
-              {},
-              invitations.map((inv) =>
-                h(
-                  "li",
-                  {},
-                  `${inv.clinicName ?? inv.clinicId} as ${inv.role} `,
-                  h(
-                    "button",
-                    {
-                      type: "button",
-                      onclick: () => {
-                        api
-                          .post(`/v1/invitations/${encodeURIComponent(inv.id)}/accept`)
-                          .then(onJoined)
-                          .catch((e: unknown) => (status.textContent = e instanceof ApiError ? e.message : String(e)));
-                      },
-                    },
-                    "Accept",
-                  ),
-                ),
-              ),
-            ),
-          ]
-        : h("p", {}, `${me.email ?? me.uid} is not a member of any clinic. Ask your clinic's administrator to invite you.`),
-      status,
+      "ul",
+      {},
+      invitations.map((inv) =>
+        h(
+          "li",
+          {},
+          `${inv.clinicName ?? inv.clinicId} as ${inv.role} (until ${dateTime(inv.expiresAt)}) `,
+          h(
+            "button",
+            {
+              type: "button",
+              onclick: () => {
+                api
+                  .post(`/v1/invitations/${encodeURIComponent(inv.id)}/accept`)
+                  .then(onJoined)
+                  .catch((e: unknown) => (status.textContent = e instanceof ApiError ? e.message : String(e)));
+              },
+            },
+            "Accept",
+          ),
+        ),
+      ),
     ),
+    status,
   );
 }

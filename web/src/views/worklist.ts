@@ -21,6 +21,7 @@ import {
   where,
 } from "firebase/firestore";
 import { ApiError, query as qs } from "../api";
+import { invitationList } from "./signin";
 import { h, replace } from "../dom";
 import { abnormal, dateTime, findings, percent, siteName, statusLabel } from "../format";
 import { patientLabel, showPatientName } from "../patients";
@@ -82,6 +83,7 @@ export function renderWorklist(session: Session, root: HTMLElement, route: Route
   const pager = h("div", { class: "pager" });
   replace(
     root,
+    invitationList(session.api, session.me, () => location.reload()),
     h("h1", {}, "Worklist"),
     renderTabs(filters),
     renderFilterBar(session, filters),
