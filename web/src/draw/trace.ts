@@ -203,3 +203,13 @@ export function drawTimeAxis(ctx: CanvasRenderingContext2D, fig: Figure): void {
     ctx.fillText(`${t}s`, x + 2, fig.height - 8);
   }
 }
+
+/** The spectrogram's lowest and highest band centres, at the left edge. */
+export function drawFrequencyLabels(ctx: CanvasRenderingContext2D, trace: Trace, fig: Figure): void {
+  const freqs = trace.spectrogram?.freqsHz;
+  if (!freqs?.length) return;
+  ctx.font = "10px system-ui, sans-serif";
+  ctx.fillStyle = "#ffffff";
+  ctx.fillText(`${Math.round(freqs[freqs.length - 1])} Hz`, 3, 24);
+  ctx.fillText(`${Math.round(freqs[0])} Hz`, 3, fig.height - 18);
+}

@@ -7,7 +7,7 @@
 import { doc, getDoc, onSnapshot } from "firebase/firestore";
 import { ApiError } from "../api";
 import { h, replace } from "../dom";
-import { type Figure, drawOverlay, drawSpectrogram, drawTimeAxis, drawWaveform, prepareCanvas } from "../draw/trace";
+import { type Figure, drawFrequencyLabels, drawOverlay, drawSpectrogram, drawTimeAxis, drawWaveform, prepareCanvas } from "../draw/trace";
 import { dateTime, percent, siteName, statusLabel } from "../format";
 import { LinkSource, downloadLink } from "../links";
 import { showPatientName } from "../patients";
@@ -145,6 +145,7 @@ class ReviewPanel {
     else drawWaveform(ctx, trace, fig);
     const counts = usable ? drawOverlay(ctx, trace, result, fig) : null;
     drawTimeAxis(ctx, fig);
+    if (trace.kind === "lung") drawFrequencyLabels(ctx, trace, fig);
     const cursor = h("div", { class: "cursor", id: "cursor", "aria-hidden": "true", "data-time": "0" });
     const stage = h("div", { class: "stage", style: `width:${width}px;height:${height}px` }, canvas, cursor);
     const audio = h("audio", { id: "audio", controls: true, preload: "auto", src: this.session.api.url(links.audio) });
