@@ -6,7 +6,7 @@ PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: setup test lint typecheck unit demo dev bench train functions-venv clean
+.PHONY: setup web test lint typecheck unit demo dev bench train functions-venv clean
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -16,10 +16,18 @@ $(STAMP): requirements.txt functions/requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
-# firebase-tools (Auth emulator, `firebase deploy`) and the Firebase JS SDK for the rules tests.
+# firebase-tools (Auth emulator, `firebase deploy`), the Firebase JS SDK (rules tests, web app),
+# Vite, TypeScript and playwright-core (the web app and its browser tests).
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# The clinician web app (web/): type-checked against the generated types, bundled into web/dist.
+WEB_SOURCES := $(shell find web/src web/index.html web/vite.config.ts web/tsconfig.json -type f 2>/dev/null)
+web/dist/index.html: $(NODE_STAMP) $(WEB_SOURCES)
+	npm run --silent build:web
+
+web: web/dist/index.html
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -29,17 +37,17 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # Everything CI runs: lint, types, and every test against the real local emulators.
-test: setup lint typecheck
+test: setup web lint typecheck
 	$(BIN)/pytest
 
 demo: setup
 	$(PY) -m scripts.demo
 
-# Keep the local stack running and print its endpoints (Ctrl-C stops it).
-dev: setup
+# Keep the local stack running and print its endpoints and the web app's URL (Ctrl-C stops it).
+dev: setup web
 	$(PY) -m scripts.stack
 
-bench: setup
+bench: setup web
 	$(PY) bench/cold_start.py
 	$(PY) bench/speed.py
 	$(PY) bench/memory.py
@@ -47,6 +55,7 @@ bench: setup
 	$(PY) bench/eval_heart.py --data ../shared/data
 	$(PY) bench/eval_lung.py --data ../shared/data
 	$(PY) bench/pipeline_latency.py
+	$(PY) bench/web_worklist.py
 
 # Fit every shipped model from ../shared/data (patient-grouped folds; provenance in each file).
 train: setup
@@ -59,4 +68,4 @@ functions-venv:
 	functions/venv/bin/pip install --quiet -r functions/requirements.txt
 
 clean:
-	rm -rf $(VENV) node_modules demo-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules demo-output test-output web/dist .pytest_cache .mypy_cache .ruff_cache

@@ -33,6 +33,7 @@ from scripts.emulators import (
     free_port,
 )
 from scripts.relay import StorageEventRelay
+from scripts.web import WebAppNotBuiltError, WebServer, config_for
 
 PROJECT_ID = "demo-stethoscope"
 BUCKET = f"{PROJECT_ID}.appspot.com"
@@ -239,7 +240,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--empty", action="store_true", help="do not seed the demo clinic")
     args = parser.parse_args(argv)
     print("starting the local stack (Firestore, fake-gcs-server, Auth emulator, functions)...")
-    with LocalStack() as stack:
+    with LocalStack() as stack, contextlib.ExitStack() as extras:
+        web: WebServer | None = None
+        if stack.api is not None and stack.auth is not None:
+            try:
+                web = extras.enter_context(
+                    WebServer(stack.api.url, config_for(stack.env, PROJECT_ID))
+                )
+            except WebAppNotBuiltError as exc:
+                print(f"(no web app: {exc})")
         if not args.empty and stack.auth is not None:
             users = seed_demo_clinic(stack)
             print(
@@ -249,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
             for role, email in users:
                 print(f"  {role:10s} {email}")
         print("\nLocal stack is up:")
+        if web is not None:
+            print(f"  {'Web app':26s} {web.url}  (sign in with an account above)")
         for name, url in stack.endpoints().items():
             print(f"  {name:26s} {url}")
         print("\nEnvironment for a client or frontend developer:")

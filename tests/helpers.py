@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -123,3 +123,49 @@ def get_lease(db: firestore.Client, clinic: str, recording: str) -> RecordingLea
 def set_lease(db: firestore.Client, clinic: str, recording: str, **fields: Any) -> None:
     """Put the recording's private lease in a given state (a run that died, a due retry)."""
     paths.recording_lease(db, clinic, recording).set(RecordingLease(**fields).to_firestore())
+
+
+def seed_worklist(db: firestore.Client, clinic: str, patient_id: str, count: int) -> list[str]:
+    """`count` analysed recordings of one patient, one a minute back from now, written in batches
+    the way the pipeline leaves them (a worklist's load; no audio behind them). Newest first."""
+    from backend.documents import RecordingSummary
+
+    now = datetime.now(UTC)
+    ids = []
+    batch = db.batch()
+    for n in range(count):
+        at = now - timedelta(minutes=n + 1)
+        recording_id = f"rec_seed{n:05d}"
+        heart = n % 2 == 0
+        recording = Recording(
+            patient_id=patient_id,
+            site="mitral" if heart else "posterior-left-lower",
+            kind="heart" if heart else "lung",
+            device_id="steth-seed",
+            recorded_at=at,
+            created_at=at,
+            created_by="seed",
+            storage_path=f"recordings/{clinic}/{recording_id}.wav",
+            status=RecordingStatus.ANALYZED,
+            updated_at=at,
+            duration_s=20.0,
+            summary=RecordingSummary(
+                usable=n % 7 != 0,
+                quality_score=0.8,
+                heart_rate_bpm=70.0 + n % 20 if heart else None,
+                rhythm="regular" if heart else None,
+                murmur=n % 5 == 0 if heart else None,
+                respiratory_rate_bpm=None if heart else 16.0 + n % 6,
+                wheeze=None if heart else n % 3 == 0,
+                crackle=None if heart else False,
+            ),
+        )
+        batch.set(
+            db.document(f"clinics/{clinic}/recordings/{recording_id}"), recording.to_firestore()
+        )
+        ids.append(recording_id)
+        if n % 400 == 399:
+            batch.commit()
+            batch = db.batch()
+    batch.commit()
+    return ids

@@ -60,7 +60,11 @@ def create_clinic(clinic_id: str, name: str, admin: Account) -> None:
 def add_member(clinic_id: str, account: Account, role: Role) -> None:
     paths.member(firestore_client(), clinic_id, account.uid).set(
         Member(
-            role=role, email=account.email, added_at=now_utc(), added_by="operator"
+            role=role,
+            uid=account.uid,
+            email=account.email,
+            added_at=now_utc(),
+            added_by="operator",
         ).to_firestore()
     )
 

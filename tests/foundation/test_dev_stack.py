@@ -95,9 +95,32 @@ def test_make_dev_then_the_printed_commands_record_a_patient(tmp_path: Path) -> 
         assert take.returncode == 0 and "uploaded and verified" in take.stdout, take.stdout
         results = cli(["results", "--wait", "60"])
         assert "analyzed" in results.stdout and "HR" in results.stdout, results.stdout
+        check_web_app(text, password.group(1))
     finally:
         os.killpg(stack.pid, signal.SIGTERM)
         try:
             stack.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(stack.pid, signal.SIGKILL)
+
+
+def check_web_app(printed: str, password: str) -> None:
+    """The web app's URL is printed; it serves the app, the emulator config and the API under one
+    origin, and a seeded clinician's `/v1/me` names the demo clinic (the app's first call)."""
+    import httpx
+
+    web = re.search(r"Web app\s+(http://127\.0\.0\.1:\d+)", printed)
+    assert web, printed
+    base = web.group(1)
+    assert '<main id="main"' in httpx.get(base).text
+    assert "<main" in httpx.get(f"{base}/patients/deep/link").text, "single-page fallback"
+    config = httpx.get(f"{base}/config.json").json()
+    auth_host = config["emulators"]["auth"]
+    assert config["firebase"]["projectId"] == "demo-stethoscope" and config["apiBase"] == ""
+    token = httpx.post(
+        f"{auth_host}/identitytoolkit.googleapis.com/v1/accounts:signInWithPassword",
+        params={"key": "local-dev-key"},
+        json={"email": "clinician@demo.clinic", "password": password, "returnSecureToken": True},
+    ).json()["idToken"]
+    me = httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {token}"}).json()
+    assert {"clinicId": "demo-clinic", "name": "Demo clinic", "role": "clinician"} in me["clinics"]
