@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from backend import paths
 from backend.documents import Invitation, InvitationStatus, Member, Role, normal_email
 from backend.recordings import now_utc
 
@@ -42,10 +43,7 @@ class FoundInvitation:
 
 
 def invitations(db: firestore.Client, clinic_id: str) -> firestore.CollectionReference:
-    ref: firestore.CollectionReference = (
-        db.collection("clinics").document(clinic_id).collection("invitations")
-    )
-    return ref
+    return paths.invitations(db, clinic_id)
 
 
 def status_of(invitation: Invitation, now: datetime | None = None) -> InvitationStatus:
@@ -145,9 +143,8 @@ def accept(db: firestore.Client, found: FoundInvitation, uid: str, email: str) -
     """Make `uid` a member with the invitation's role and mark it accepted, in one transaction."""
     from google.cloud import firestore as fs
 
-    clinic = db.collection("clinics").document(found.clinic_id)
-    ref = clinic.collection("invitations").document(found.invitation_id)
-    member_ref = clinic.collection("members").document(uid)
+    ref = paths.invitation(db, found.clinic_id, found.invitation_id)
+    member_ref = paths.member(db, found.clinic_id, uid)
 
     @fs.transactional
     def run(transaction: fs.Transaction) -> Invitation:

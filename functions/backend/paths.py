@@ -12,6 +12,8 @@ clinics/{c}/patientMrns/{hex of mrn}          mrn_reservation(db, c, mrn)
 clinics/{c}/recordings/{r}                    recording(db, c, r)
 clinics/{c}/recordings/{r}/analyses/{a}       analysis(db, c, r, a)
 clinics/{c}/recordings/{r}/private/lease      recording_lease(db, c, r)   server only
+clinics/{c}/recordings/{r}/traces/{gen}       traces_of(recording ref)    server only
+clinics/{c}/invitations/{i}                   invitation(db, c, i)
 clinics/{c}/exams/{e}                         exam(db, c, e)
 clinics/{c}/audit/{entry}                     audit(db, c)
 ```
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 #: state. Also the collection-group id the sweeper queries.
 PRIVATE = "private"
 LEASE = "lease"
+#: The subcollection of a recording holding its stored drawing traces (served by the API only).
+TRACES = "traces"
 
 
 def clinic(db: Client, clinic_id: str) -> DocumentReference:
@@ -91,6 +95,22 @@ def recording_lease(db: Client, clinic_id: str, recording_id: str) -> DocumentRe
 def lease_of(recording_ref: DocumentReference) -> DocumentReference:
     """The lease document below a recording document's reference."""
     ref: DocumentReference = recording_ref.collection(PRIVATE).document(LEASE)
+    return ref
+
+
+def traces_of(recording_ref: DocumentReference) -> CollectionReference:
+    """The stored drawing traces below a recording document (one per object generation)."""
+    ref: CollectionReference = recording_ref.collection(TRACES)
+    return ref
+
+
+def invitations(db: Client, clinic_id: str) -> CollectionReference:
+    ref: CollectionReference = clinic(db, clinic_id).collection("invitations")
+    return ref
+
+
+def invitation(db: Client, clinic_id: str, invitation_id: str) -> DocumentReference:
+    ref: DocumentReference = invitations(db, clinic_id).document(invitation_id)
     return ref
 
 

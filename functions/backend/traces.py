@@ -14,16 +14,15 @@ from __future__ import annotations
 import gzip
 from typing import TYPE_CHECKING
 
+from backend import paths
 from backend.documents import RecordingTrace, StoredTrace, TraceEnvelope, TraceSpectrogram
-from backend.recordings import now_utc, recording_ref
+from backend.recordings import now_utc
 
 if TYPE_CHECKING:
     from google.cloud import firestore
 
     from stethoscope.sites import Kind
     from stethoscope.trace import Trace
-
-TRACES = "traces"
 
 
 def recording_trace(recording_id: str, kind: Kind, trace: Trace) -> RecordingTrace:
@@ -60,7 +59,7 @@ def store_trace(
     stored = StoredTrace(
         generation=str(generation), trace_version=TRACE_VERSION, created_at=now_utc(), data=data
     )
-    ref = recording_ref(db, clinic_id, recording_id).collection(TRACES).document(str(generation))
+    ref = paths.traces_of(paths.recording(db, clinic_id, recording_id)).document(str(generation))
     ref.set(stored.to_firestore())
     return data
 
@@ -72,7 +71,7 @@ def load_trace_gzip(
     accept gzip), or None (none stored, or of an older TRACE_VERSION)."""
     from stethoscope.trace import TRACE_VERSION
 
-    ref = recording_ref(db, clinic_id, recording_id).collection(TRACES).document(str(generation))
+    ref = paths.traces_of(paths.recording(db, clinic_id, recording_id)).document(str(generation))
     snapshot = ref.get()
     if not snapshot.exists:
         return None
@@ -99,7 +98,7 @@ def read_and_trace(
 def delete_traces(recording: firestore.DocumentReference) -> int:
     """Every stored trace of a recording (erasure); the number deleted."""
     deleted = 0
-    for snapshot in recording.collection(TRACES).stream():
+    for snapshot in paths.traces_of(recording).stream():
         snapshot.reference.delete()
         deleted += 1
     return deleted

@@ -15,6 +15,7 @@ from fastapi import Depends, Query, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from backend import paths
 from backend.api import links
 from backend.api.links import LinkScope
 from backend.api.params import ClinicId, ExamId, RecordingId
@@ -76,14 +77,7 @@ async def current_caller(
 
 
 def member_role(clinic_id: str, uid: str) -> Role | None:
-    snapshot = (
-        firestore_client()
-        .collection("clinics")
-        .document(clinic_id)
-        .collection("members")
-        .document(uid)
-        .get()
-    )
+    snapshot = paths.member(firestore_client(), clinic_id, uid).get()
     if not snapshot.exists:
         return None
     return Member.model_validate(snapshot.to_dict()).role
@@ -220,6 +214,6 @@ def may_accept(caller: Caller, invitation: Invitation) -> bool:
 
 
 def _clinic_name(clinic_id: str) -> str | None:
-    clinic = firestore_client().collection("clinics").document(clinic_id).get()
+    clinic = paths.clinic(firestore_client(), clinic_id).get()
     name = (clinic.to_dict() or {}).get("name") if clinic.exists else None
     return name if isinstance(name, str) else None

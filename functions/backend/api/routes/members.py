@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 
-from backend import audit
+from backend import audit, paths
 from backend.api.auth import ADMIN, ClinicAccess
 from backend.api.params import MemberUid
 from backend.api.problems import ApiError, Problem, not_found
@@ -25,7 +25,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 
 
 def _members(clinic_id: str):  # type: ignore[no-untyped-def]
-    return firestore_client().collection("clinics").document(clinic_id).collection("members")
+    return paths.members(firestore_client(), clinic_id)
 
 
 @router.get("/clinics/{clinic_id}/members", response_model=list[MemberOut], responses=PROBLEMS)

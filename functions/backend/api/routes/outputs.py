@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from backend import audit, blobs
+from backend import audit, blobs, paths
 from backend.api import links
 from backend.api.auth import CLINICAL, ClinicAccess, recording_media
 from backend.api.params import RecordingId
@@ -21,7 +21,6 @@ from backend.clients import firestore_client
 from backend.documents import Analysis, Patient, Recording, RecordingTrace
 from backend.objects import content_type
 from backend.patients import get_patient
-from backend.recordings import recording_ref
 from backend.settings import get_settings
 
 if TYPE_CHECKING:
@@ -56,8 +55,9 @@ def _analysed(access: ClinicAccess, recording_id: str) -> tuple[RecordingOut, An
         raise ApiError(
             409, "not_analyzed", "Not analysed yet", f"The recording is {recording.status.value}."
         )
-    ref = recording_ref(firestore_client(), access.clinic_id, recording_id)
-    snapshot = ref.collection("analyses").document(recording.analysis_id).get()
+    snapshot = paths.analysis(
+        firestore_client(), access.clinic_id, recording_id, recording.analysis_id
+    ).get()
     if not snapshot.exists:
         raise not_found("analysis")
     return recording, Analysis.model_validate(snapshot.to_dict())
@@ -189,8 +189,9 @@ def recording_fhir_resources(
     from stethoscope.fhir import recording_resources
     from stethoscope.result import AnalysisResult
 
-    ref = recording_ref(firestore_client(), clinic_id, recording_id)
-    snapshot = ref.collection("analyses").document(str(recording.analysis_id)).get()
+    snapshot = paths.analysis(
+        firestore_client(), clinic_id, recording_id, str(recording.analysis_id)
+    ).get()
     if not snapshot.exists:
         return []
     result = AnalysisResult.model_validate(Analysis.model_validate(snapshot.to_dict()).result)
