@@ -260,9 +260,16 @@ await step("admin", async () => {
   // change the uploader's role to clinician and back (the API does it, audited)
   const select = admin.locator(`#members tr[data-uid="${plan.uploader.uid}"] select`);
   await select.selectOption("clinician");
-  await admin.waitForFunction((uid) => document.querySelector(`#members tr[data-uid="${uid}"] select`)?.value === "clinician", plan.uploader.uid);
+  // the select is disabled while the change is on its way; the reloaded list shows the server's role
+  await admin.waitForFunction(([uid, role]) => {
+    const el = document.querySelector(`#members tr[data-uid="${uid}"] select`);
+    return el !== null && !el.disabled && el.value === role;
+  }, [plan.uploader.uid, "clinician"]);
   await admin.locator(`#members tr[data-uid="${plan.uploader.uid}"] select`).selectOption("uploader");
-  await admin.waitForFunction((uid) => document.querySelector(`#members tr[data-uid="${uid}"] select`)?.value === "uploader", plan.uploader.uid);
+  await admin.waitForFunction(([uid, role]) => {
+    const el = document.querySelector(`#members tr[data-uid="${uid}"] select`);
+    return el !== null && !el.disabled && el.value === role;
+  }, [plan.uploader.uid, "uploader"]);
   await admin.reload();
   await admin.waitForSelector("#audit tbody tr", { timeout: 10000 });
   const audit = await admin.$$eval("#audit tbody tr", (trs) => trs.map((tr) => tr.innerText));

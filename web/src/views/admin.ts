@@ -58,10 +58,16 @@ async function loadMembers(session: Session, section: HTMLElement, names = new M
             ROLES.map((r) => h("option", { value: r, selected: r === m.role }, r)),
           );
           select.addEventListener("change", () => {
+            // one change at a time: a second choice made while the first is on its way could
+            // otherwise reach the server first and be overwritten by the older one
+            select.disabled = true;
             session.api
               .put(clinicPath(session, `/members/${encodeURIComponent(m.uid)}`), { role: select.value, email: m.email })
               .then(reload)
-              .catch((e: unknown) => (status.textContent = message(e)));
+              .catch((e: unknown) => {
+                status.textContent = message(e);
+                select.disabled = false;
+              });
           });
           return h(
             "tr",
