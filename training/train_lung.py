@@ -18,8 +18,8 @@ functions (SCORING.md). The shipped model is then fitted the same way on everyth
 models are stored with it so `bench/eval_lung.py` can rerun the out-of-fold check through the
 real analysis. Heads: small MLPs (one hidden layer, 3 seeds averaged) with balanced class
 weights, sizes fixed, not tuned; a logistic regression for fine/coarse crackles. Deterministic
-(fixed seeds, one thread): from nothing, 5.7 CPU minutes and 1.7 GB here; the result is
-byte-identical to the committed model.
+(fixed seeds, one thread): from nothing, 8.4 CPU minutes (on a loaded machine) and 1.7 GB
+here; the result is byte-identical to the committed model.
 
 Features are cached per recording under `--cache` (default: the system temp dir), keyed by the
 source of the feature code, so a rerun takes a minute and a change to the features recomputes.

@@ -19,7 +19,9 @@ band-passed waveform give, per 16 ms frame:
 
 Windows of `WINDOW_FRAMES` frames (0.256 s, half-overlapping) take each frame feature's mean and
 maximum, plus the recording's 90th percentile of the tonal and transient features (so a detector
-can compare a window with the rest of its recording). The recording-level features the quality
+can compare a window with the rest of its recording), and the same means, maxima and 1 s
+averages less their median over the recording's windows (`rel_*`: what a device or a chest adds
+to every window drops out of these). The recording-level features the quality
 model uses summarise the frames and the windows (10th and 90th percentiles). All of it is
 vectorised; the cost is a few FFTs per recording.
 """
@@ -83,6 +85,8 @@ WINDOW_FEATURES = (
     *(f"max_{n}" for n in FRAME_FEATURES),
     *(f"p{CONTEXT_PERCENTILE:g}_{n}" for n in CONTEXT_FEATURES),
     *(f"wide_mean_{n}" for n in WIDE_FEATURES),
+    *(f"rel_{k}_{n}" for k in ("mean", "max") for n in FRAME_FEATURES),
+    *(f"rel_wide_mean_{n}" for n in WIDE_FEATURES),
 )
 RECORD_FEATURES = (
     *(f"median_{n}" for n in FRAME_FEATURES),
@@ -277,12 +281,13 @@ def _windows(frames: FloatArray, spec: Spectrogram) -> tuple[FloatArray, FloatAr
     lo = np.clip(centre - WIDE_FRAMES // 2, 0, n)
     hi = np.clip(centre + WIDE_FRAMES // 2, 0, n)
     wide = (sums[hi] - sums[lo]) / np.maximum(hi - lo, 1)[:, None]
+    own = np.column_stack([stacked.mean(axis=1), stacked.max(axis=1), wide])
     windows = np.column_stack(
         [
-            stacked.mean(axis=1),
-            stacked.max(axis=1),
+            own[:, : -len(wide_cols)],
             np.repeat(context[None, :], count, axis=0),
             wide,
+            own - np.median(own, axis=0, keepdims=True),
         ]
     )
     half = 0.5 * spec.window_s
