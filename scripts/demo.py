@@ -26,7 +26,7 @@ import httpx
 
 from edge_uploader import auth
 from scripts.emulators import REPO_ROOT
-from scripts.stack import LocalStack
+from scripts.stack import FUNCTIONS_DIR, LocalStack
 
 CLINIC = "demo-clinic"
 API_KEY = "local-dev-key"
@@ -214,6 +214,8 @@ def _seed_clinic(stack: LocalStack, uid: str, email: str) -> None:
     os.environ.update(stack.env)
     from google.cloud import firestore
 
+    if str(FUNCTIONS_DIR) not in sys.path:  # the backend package lives in functions/
+        sys.path.insert(0, str(FUNCTIONS_DIR))
     from backend import paths
     from backend.documents import Clinic, Member
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -31,6 +32,8 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=600,
+        # as `make demo` runs it: no PYTHONPATH (the conftest's would hide a missing import path)
+        env={key: value for key, value in os.environ.items() if key != "PYTHONPATH"},
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "heart rate" in done.stdout and "respiratory rate" in done.stdout
