@@ -41,10 +41,6 @@ class ExamError(Exception):
         self.code = code
 
 
-def exam_ref(db: firestore.Client, clinic_id: str, exam_id: str) -> firestore.DocumentReference:
-    return paths.exam(db, clinic_id, exam_id)
-
-
 def plan(protocol: ProtocolName | None, sites: Sequence[str] | None) -> tuple[Kind, list[str]]:
     """The kind and ordered sites of an exam from a protocol name or an explicit site list."""
     if protocol is not None:
@@ -85,7 +81,7 @@ def create_exam(
         updated_at=now,
     )
     exam_id = exam_id or f"exm_{secrets.token_hex(8)}"
-    ref = exam_ref(db, clinic_id, exam_id)
+    ref = paths.exam(db, clinic_id, exam_id)
 
     @fs.transactional
     def run(transaction: fs.Transaction) -> tuple[Exam, bool]:
@@ -103,7 +99,7 @@ def create_exam(
 
 
 def get_exam(db: firestore.Client, clinic_id: str, exam_id: str) -> Exam | None:
-    snapshot = exam_ref(db, clinic_id, exam_id).get()
+    snapshot = paths.exam(db, clinic_id, exam_id).get()
     return Exam.model_validate(snapshot.to_dict()) if snapshot.exists else None
 
 
@@ -125,7 +121,7 @@ def attach(
     """Point the exam's site at this take (the newest take of a site wins)."""
     from google.cloud import firestore as fs
 
-    ref = exam_ref(db, clinic_id, exam_id)
+    ref = paths.exam(db, clinic_id, exam_id)
 
     @fs.transactional
     def run(transaction: fs.Transaction) -> None:
@@ -149,7 +145,7 @@ def set_status(db: firestore.Client, clinic_id: str, exam_id: str, status: str, 
     """Complete or cancel an exam (complete also reassesses). ExamError if not allowed."""
     from google.cloud import firestore as fs
 
-    ref = exam_ref(db, clinic_id, exam_id)
+    ref = paths.exam(db, clinic_id, exam_id)
     now = now_utc()
 
     @fs.transactional
@@ -214,7 +210,7 @@ def record_site_result(
     """Store one site's outcome and recompute the exam, in one transaction on the exam."""
     from google.cloud import firestore as fs
 
-    ref = exam_ref(db, clinic_id, exam_id)
+    ref = paths.exam(db, clinic_id, exam_id)
     compact = None if result is None else compact_result(result)
 
     @fs.transactional
@@ -239,7 +235,7 @@ def reassess(db: firestore.Client, clinic_id: str, exam_id: str) -> Exam | None:
     """Recompute the exam from the site results it stores (after completing it)."""
     from google.cloud import firestore as fs
 
-    ref = exam_ref(db, clinic_id, exam_id)
+    ref = paths.exam(db, clinic_id, exam_id)
 
     @fs.transactional
     def run(transaction: fs.Transaction) -> Exam | None:

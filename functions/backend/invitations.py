@@ -42,10 +42,6 @@ class FoundInvitation:
     invitation: Invitation
 
 
-def invitations(db: firestore.Client, clinic_id: str) -> firestore.CollectionReference:
-    return paths.invitations(db, clinic_id)
-
-
 def status_of(invitation: Invitation, now: datetime | None = None) -> InvitationStatus:
     """The status to report: a pending invitation past its expiry is `expired`."""
     if invitation.status == "pending" and invitation.expires_at <= (now or now_utc()):
@@ -57,7 +53,9 @@ def pending_in_clinic(db: firestore.Client, clinic_id: str, email: str) -> str |
     """The id of a pending, unexpired invitation of `email` to the clinic, if any."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 
-    query = invitations(db, clinic_id).where(filter=FieldFilter("email", "==", normal_email(email)))
+    query = paths.invitations(db, clinic_id).where(
+        filter=FieldFilter("email", "==", normal_email(email))
+    )
     for snapshot in query.stream():
         if status_of(Invitation.model_validate(snapshot.to_dict())) == "pending":
             return str(snapshot.id)
@@ -83,7 +81,7 @@ def create_invitation(
         invited_uid=invited_uid,
     )
     invitation_id = f"inv_{uuid.uuid4().hex[:20]}"
-    invitations(db, clinic_id).document(invitation_id).create(invitation.to_firestore())
+    paths.invitation(db, clinic_id, invitation_id).create(invitation.to_firestore())
     return invitation_id, invitation
 
 
@@ -92,7 +90,7 @@ def list_invitations(db: firestore.Client, clinic_id: str) -> list[tuple[str, In
     from google.cloud import firestore as fs
 
     query = (
-        invitations(db, clinic_id)
+        paths.invitations(db, clinic_id)
         .order_by("createdAt", direction=fs.Query.DESCENDING)
         .limit(LIST_LIMIT)
     )
@@ -104,7 +102,7 @@ def list_invitations(db: firestore.Client, clinic_id: str) -> list[tuple[str, In
 def revoke(db: firestore.Client, clinic_id: str, invitation_id: str, uid: str) -> Invitation | None:
     """Revoke a pending (or expired) invitation; None if there is none with this id.
     Idempotent; an accepted invitation cannot be revoked (remove the member instead)."""
-    ref = invitations(db, clinic_id).document(invitation_id)
+    ref = paths.invitation(db, clinic_id, invitation_id)
     snapshot = ref.get()
     if not snapshot.exists:
         return None

@@ -12,7 +12,7 @@ clinics/{c}/patientMrns/{hex of mrn}          mrn_reservation(db, c, mrn)
 clinics/{c}/recordings/{r}                    recording(db, c, r)
 clinics/{c}/recordings/{r}/analyses/{a}       analysis(db, c, r, a)
 clinics/{c}/recordings/{r}/private/lease      recording_lease(db, c, r)   server only
-clinics/{c}/recordings/{r}/traces/{gen}       traces_of(recording ref)    server only
+clinics/{c}/recordings/{r}/traces/{gen}       trace(db, c, r, gen)        server only
 clinics/{c}/invitations/{i}                   invitation(db, c, i)
 clinics/{c}/exams/{e}                         exam(db, c, e)
 clinics/{c}/audit/{entry}                     audit(db, c)
@@ -101,6 +101,14 @@ def lease_of(recording_ref: DocumentReference) -> DocumentReference:
 def traces_of(recording_ref: DocumentReference) -> CollectionReference:
     """The stored drawing traces below a recording document (one per object generation)."""
     ref: CollectionReference = recording_ref.collection(TRACES)
+    return ref
+
+
+def trace(db: Client, clinic_id: str, recording_id: str, generation: int) -> DocumentReference:
+    """The stored drawing trace of one object generation of a recording."""
+    ref: DocumentReference = traces_of(recording(db, clinic_id, recording_id)).document(
+        str(generation)
+    )
     return ref
 
 

@@ -46,12 +46,6 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def recording_ref(
-    db: firestore.Client, clinic_id: str, recording_id: str
-) -> firestore.DocumentReference:
-    return paths.recording(db, clinic_id, recording_id)
-
-
 @dataclass(frozen=True)
 class Claim:
     """This run may analyse the recording; it owns the lease `token` for attempt `attempts`."""
@@ -120,7 +114,7 @@ def claim(
     from google.cloud import firestore
 
     now = now or now_utc()
-    ref = recording_ref(db, clinic_id, recording_id)
+    ref = paths.recording(db, clinic_id, recording_id)
     lease_ref = paths.lease_of(ref)
     token = uuid.uuid4().hex
 
@@ -343,7 +337,7 @@ def finish_analyzed(
     from google.cloud import firestore
 
     now = now or now_utc()
-    ref = recording_ref(db, claimed.clinic_id, claimed.recording_id)
+    ref = paths.recording(db, claimed.clinic_id, claimed.recording_id)
 
     @firestore.transactional
     def run(transaction: firestore.Transaction) -> str | None:
@@ -436,7 +430,7 @@ def _finish(
     from google.cloud import firestore
 
     now = now or now_utc()
-    ref = recording_ref(db, claimed.clinic_id, claimed.recording_id)
+    ref = paths.recording(db, claimed.clinic_id, claimed.recording_id)
 
     @firestore.transactional
     def run(transaction: firestore.Transaction) -> bool:

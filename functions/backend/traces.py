@@ -59,8 +59,7 @@ def store_trace(
     stored = StoredTrace(
         generation=str(generation), trace_version=TRACE_VERSION, created_at=now_utc(), data=data
     )
-    ref = paths.traces_of(paths.recording(db, clinic_id, recording_id)).document(str(generation))
-    ref.set(stored.to_firestore())
+    paths.trace(db, clinic_id, recording_id, generation).set(stored.to_firestore())
     return data
 
 
@@ -71,8 +70,7 @@ def load_trace_gzip(
     accept gzip), or None (none stored, or of an older TRACE_VERSION)."""
     from stethoscope.trace import TRACE_VERSION
 
-    ref = paths.traces_of(paths.recording(db, clinic_id, recording_id)).document(str(generation))
-    snapshot = ref.get()
+    snapshot = paths.trace(db, clinic_id, recording_id, generation).get()
     if not snapshot.exists:
         return None
     stored = StoredTrace.model_validate(snapshot.to_dict())

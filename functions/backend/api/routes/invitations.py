@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool
 
-from backend import audit, invitations
+from backend import audit, invitations, paths
 from backend.api.auth import ADMIN, Caller, ClinicAccess, current_caller, may_accept
 from backend.api.params import InvitationId
 from backend.api.problems import ApiError, Problem, not_found
@@ -83,7 +83,7 @@ def invite(body: InvitationIn, access: Annotated[ClinicAccess, Depends(ADMIN)]) 
         raise ApiError(422, "invalid_email", "Invalid email", str(exc)) from exc
     except exceptions.FirebaseError as exc:
         raise auth_unavailable() from exc
-    member = db.document(f"clinics/{access.clinic_id}/members/{user.uid}").get()
+    member = paths.member(db, access.clinic_id, user.uid).get()
     if member.exists:
         role = Member.model_validate(member.to_dict()).role
         raise ApiError(

@@ -24,16 +24,12 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _members(clinic_id: str):  # type: ignore[no-untyped-def]
-    return paths.members(firestore_client(), clinic_id)
-
-
 @router.get("/clinics/{clinic_id}/members", response_model=list[MemberOut], responses=PROBLEMS)
 def list_members(access: Annotated[ClinicAccess, Depends(ADMIN)]) -> list[MemberOut]:
     """Everyone in the clinic and their role."""
     members = [
         MemberOut(**{**Member.model_validate(s.to_dict()).model_dump(), "uid": s.id})
-        for s in _members(access.clinic_id).stream()
+        for s in paths.members(firestore_client(), access.clinic_id).stream()
     ]
     audit.record(firestore_client(), access, "member.list", "members", detail=f"{len(members)}")
     return sorted(members, key=lambda m: (m.role, m.email or m.uid))
@@ -67,7 +63,7 @@ def put_member(
         added_at=now_utc(),
         added_by=access.caller.uid,
     )
-    _members(access.clinic_id).document(uid).set(member.to_firestore())
+    paths.member(firestore_client(), access.clinic_id, uid).set(member.to_firestore())
     audit.record(firestore_client(), access, "member.update", f"members/{uid}", detail=body.role)
     return MemberOut(**member.model_dump())
 
@@ -75,7 +71,7 @@ def put_member(
 @router.delete("/clinics/{clinic_id}/members/{uid}", status_code=204, responses=PROBLEMS)
 def delete_member(uid: MemberUid, access: Annotated[ClinicAccess, Depends(ADMIN)]) -> Response:
     """Remove a member (the last admin cannot be removed)."""
-    ref = _members(access.clinic_id).document(uid)
+    ref = paths.member(firestore_client(), access.clinic_id, uid)
     snapshot = ref.get()
     if not snapshot.exists:
         raise not_found("member")
@@ -108,7 +104,10 @@ def _require_another_admin(clinic_id: str, uid: str) -> None:
     from google.cloud.firestore_v1.base_query import FieldFilter
 
     admins = (
-        _members(clinic_id).where(filter=FieldFilter("role", "==", "admin")).select([]).stream()
+        paths.members(firestore_client(), clinic_id)
+        .where(filter=FieldFilter("role", "==", "admin"))
+        .select([])
+        .stream()
     )
     if not any(snapshot.id != uid for snapshot in admins):
         raise ApiError(409, "last_admin", "Last admin", "A clinic must keep at least one admin.")
