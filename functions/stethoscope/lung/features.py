@@ -231,16 +231,15 @@ def _transients(
     need = first + n_frames * hop
     padded = np.zeros(max(need, len(y)))
     padded[: len(y)] = y
-    blocks = padded[first : first + n_frames * hop].reshape(n_frames, hop)
-    squares = np.square(blocks[:, : SUBFRAMES * sub]).reshape(n_frames, SUBFRAMES, sub)
-    energy = squares.mean(axis=2)
+    squares = np.square(padded[first : first + n_frames * hop].reshape(n_frames, hop))
+    energy = squares[:, : SUBFRAMES * sub].reshape(n_frames, SUBFRAMES, sub).mean(axis=2)
     loudest = np.argmax(energy, axis=1)
     peak = energy.max(axis=1)
-    mean = np.square(blocks).mean(axis=1)
+    mean = squares.mean(axis=1)
     background = ndimage.median_filter(mean, size=background_frames, mode="nearest")
     floor = max(float(np.percentile(mean, 5)), 1e-20)
     transient = 10 * np.log10((peak + 1e-20) / np.maximum(background, floor))
-    crest = 10 * np.log10((np.max(np.square(blocks), axis=1) + 1e-20) / (mean + 1e-20))
+    crest = 10 * np.log10((squares.max(axis=1) + 1e-20) / (mean + 1e-20))
     offset = loudest * sub + sub // 2
     return transient, crest, offset.astype(np.float64)
 
