@@ -59,9 +59,9 @@ class LevelMeter:
         """
         n = x.size
         same = np.concatenate([[False], x[1:] == x[:-1], [False]])
-        steps = np.diff(same.view(np.int8))
-        starts = np.flatnonzero(steps == 1)  # first sample of each run of 2+
-        ends = np.flatnonzero(steps == -1) + 1  # one past its last sample
+        # +1 where a run of 2+ starts, -1 at its last sample: they alternate, starting with +1
+        edges = np.flatnonzero(np.diff(same.view(np.int8)))
+        starts, ends = edges[0::2], edges[1::2] + 1  # first sample, one past the last
         lengths = ends - starts
         first_length = int(lengths[0]) if len(starts) and starts[0] == 0 else 1
         last_length = int(lengths[-1]) if len(ends) and ends[-1] == n else 1
