@@ -9,6 +9,7 @@ from typing import BinaryIO, TypedDict
 import numpy as np
 import numpy.typing as npt
 
+from stethoscope import resampling
 from stethoscope.audio import DecodedAudio, condition_samples, read_recording
 from stethoscope.errors import AnalysisInputError
 from stethoscope.heart.analysis import ANALYSIS_RATE_HZ as HEART_RATE_HZ
@@ -102,9 +103,7 @@ def analyze_decoded(
     """Analyse decoded audio (already at the analysis rate, or decimated here)."""
     _check_kind(kind)
     if audio.sample_rate_hz > analysis_rate_hz(kind) * 1.01:
-        audio = condition_samples(
-            audio.samples, audio.sample_rate_hz, target_rate_hz=analysis_rate_hz(kind)
-        )
+        audio = _decimated(audio, analysis_rate_hz(kind))
     x = audio.samples.astype(np.float64)
     rate = audio.sample_rate_hz
     measured = _Measured(
@@ -159,6 +158,14 @@ def analyze_decoded(
         parameters=_parameters(kind, rate),
     )
     return DetailedAnalysis(result, x, rate, heart, lung)
+
+
+def _decimated(audio: DecodedAudio, target_rate_hz: float) -> DecodedAudio:
+    """The decoded recording brought to about `target_rate_hz`. Only the samples change: the
+    level, clipping and length were measured at the recorded rate when it was decoded or
+    conditioned, and measuring them again would only cost a pass over the samples."""
+    samples, rate_hz = resampling.resample(audio.samples, audio.sample_rate_hz, target_rate_hz)
+    return replace(audio, samples=samples, sample_rate_hz=rate_hz)
 
 
 def _check_kind(kind: str) -> None:

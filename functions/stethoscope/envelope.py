@@ -5,6 +5,7 @@ All functions are pure: arrays and plain parameters in, arrays out, rates in Hz.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -13,12 +14,46 @@ from scipy import fft, signal
 from stethoscope.arrays import FloatArray
 
 
+@dataclass(frozen=True)
+class _ZeroPhaseFilter:
+    """A Butterworth design in second-order sections with its steady-state initial conditions
+    (shared by every caller through the cache: not to be modified; scipy's `sosfilt` will not
+    take read-only arrays)."""
+
+    sos: FloatArray
+    zi: FloatArray  # sosfilt_zi(sos): the state after a unit step, scaled by each edge value
+
+
 @lru_cache(maxsize=64)
-def _butter(order: int, edges_hz: tuple[float, ...], btype: str, fs_hz: float) -> FloatArray:
-    """Filter design, cached: the same few filters serve every recording of a rate."""
+def _butter(order: int, edges_hz: tuple[float, ...], btype: str, fs_hz: float) -> _ZeroPhaseFilter:
+    """Filter design, cached with its initial conditions: the same few filters serve every
+    recording of a rate, and solving for the initial conditions costs as much as filtering a
+    short envelope."""
     cutoff = edges_hz[0] if len(edges_hz) == 1 else list(edges_hz)
     sos: FloatArray = signal.butter(order, cutoff, btype=btype, fs=fs_hz, output="sos")
-    return sos
+    zi: FloatArray = signal.sosfilt_zi(sos)
+    return _ZeroPhaseFilter(sos, zi)
+
+
+def _filtfilt(design: _ZeroPhaseFilter, x: FloatArray, padlen: int | None = None) -> FloatArray:
+    """Exactly `scipy.signal.sosfiltfilt(design.sos, x, padlen=padlen)` (odd extension, the
+    steady-state start of both passes), with the initial conditions taken from the cached design
+    instead of solved for on every call."""
+    sos, x = design.sos, np.asarray(x)
+    if padlen is None:  # scipy's default: three times the filter's length
+        zeros = min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum()))
+        padlen = 3 * (2 * len(sos) + 1 - zeros)
+    if len(x) <= padlen:
+        raise ValueError(f"The length of the input vector x must be greater than padlen, {padlen}")
+    ext = x
+    if padlen > 0:
+        left = 2 * x[:1] - x[padlen:0:-1]
+        right = 2 * x[-1:] - x[-2 : -(padlen + 2) : -1]
+        ext = np.concatenate([left, x, right])
+    forward, _ = signal.sosfilt(sos, ext, zi=design.zi * ext[:1])
+    backward, _ = signal.sosfilt(sos, forward[::-1], zi=design.zi * forward[-1:])
+    y: FloatArray = backward[::-1]
+    return y[padlen : len(y) - padlen] if padlen > 0 else y
 
 
 def bandpass(
@@ -26,8 +61,7 @@ def bandpass(
 ) -> FloatArray:
     """Zero-phase Butterworth band-pass (`high_hz` is clipped below Nyquist)."""
     high_hz = min(high_hz, 0.45 * fs_hz)
-    y: FloatArray = signal.sosfiltfilt(_butter(order, (low_hz, high_hz), "bandpass", fs_hz), x)
-    return y
+    return _filtfilt(_butter(order, (low_hz, high_hz), "bandpass", fs_hz), x)
 
 
 def amplitude_envelope(
@@ -49,9 +83,8 @@ def smooth(x: FloatArray, rate_hz: float, cutoff_hz: float, order: int = 2) -> F
     """Zero-phase Butterworth low-pass, for envelopes sampled at `rate_hz`."""
     if cutoff_hz >= 0.45 * rate_hz:
         return x
-    sos = _butter(order, (cutoff_hz,), "lowpass", rate_hz)
-    y: FloatArray = signal.sosfiltfilt(sos, x, padlen=min(len(x) - 1, 3 * (2 * len(sos) + 1)))
-    return y
+    design = _butter(order, (cutoff_hz,), "lowpass", rate_hz)
+    return _filtfilt(design, x, padlen=min(len(x) - 1, 3 * (2 * len(design.sos) + 1)))
 
 
 def autocorrelation(x: FloatArray, *, unbiased: bool = True) -> FloatArray:

@@ -45,23 +45,39 @@ class LevelMeter:
             self.finite = False
             return
         self.samples += x.size
-        self._sum_squares += float(np.dot(x.astype(np.float64), x.astype(np.float64)))
+        wide = x.astype(np.float64)
+        self._sum_squares += float(np.dot(wide, wide))
         self._low = min(self._low, float(x.min()))
         self._high = max(self._high, float(x.max()))
         self._add_runs(x)
 
     def _add_runs(self, x: FloatArray) -> None:
-        starts = np.concatenate([[0], np.flatnonzero(np.diff(x) != 0) + 1])
-        lengths = np.diff(np.concatenate([starts, [x.size]]))
-        values = x[starts].astype(np.float32)
-        if self._run_value is not None and values[0] == self._run_value:
-            lengths[0] += self._run_length  # the run goes on across the block boundary
+        """Record the block's runs of equal samples that are plateaus; the last run stays open.
+
+        Only runs of two or more samples are located (from where neighbours are equal): in audio
+        they are few, so this costs a few passes over the block rather than an index per sample.
+        """
+        n = x.size
+        same = np.concatenate([[False], x[1:] == x[:-1], [False]])
+        # +1 where a run of 2+ starts, -1 at its last sample: they alternate, starting with +1
+        edges = np.flatnonzero(np.diff(same.view(np.int8)))
+        starts, ends = edges[0::2], edges[1::2] + 1  # first sample, one past the last
+        lengths = ends - starts
+        first_length = int(lengths[0]) if len(starts) and starts[0] == 0 else 1
+        last_length = int(lengths[-1]) if len(ends) and ends[-1] == n else 1
+        first_value, last_value = float(np.float32(x[0])), float(np.float32(x[-1]))
+        carried = 0
+        if self._run_value is not None and first_value == self._run_value:
+            carried = self._run_length  # the run goes on across the block boundary
         elif self._run_value is not None:
             self._close_run(self._run_value, self._run_length)
-        closed = slice(0, len(starts) - 1)
-        long_runs = lengths[closed] >= PLATEAU_SAMPLES
-        self._record(values[closed][long_runs], lengths[closed][long_runs])
-        self._run_value, self._run_length = float(values[-1]), int(lengths[-1])
+        if first_length == n:  # the whole block is one run, still open
+            self._run_value, self._run_length = last_value, carried + n
+            return
+        self._close_run(first_value, carried + first_length)
+        inner = (starts > 0) & (ends < n) & (lengths >= PLATEAU_SAMPLES)
+        self._record(x[starts[inner]].astype(np.float32), lengths[inner].astype(np.int64))
+        self._run_value, self._run_length = last_value, last_length
 
     def _close_run(self, value: float, length: int) -> None:
         if length >= PLATEAU_SAMPLES:

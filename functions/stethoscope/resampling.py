@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 from scipy import signal
@@ -36,13 +37,7 @@ class BlockResampler:
 
     def __init__(self, up: int, down: int) -> None:
         self.up, self.down = up, down
-        max_rate = max(up, down)
-        half_len = 10 * max_rate  # scipy's choice for resample_poly
-        taps = signal.firwin(2 * half_len + 1, 1.0 / max_rate, window=("kaiser", 5.0)) * up
-        pre_pad = down - half_len % down
-        # generous zero tail: outputs past the input's end see zeros, as in resample_poly
-        self._h = np.concatenate([np.zeros(pre_pad), taps, np.zeros(down)]).astype(np.float32)
-        self._skip = (half_len + pre_pad) // down  # leading outputs that are filter delay
+        self._h, self._skip = _padded_filter(up, down)
         self._buffer = np.zeros(0, dtype=np.float32)
         self._start = 0  # global index of _buffer[0]; always a multiple of `down`
         self._next = 0  # next global upfirdn output to emit
@@ -75,6 +70,21 @@ class BlockResampler:
         self._buffer = self._buffer[keep_from - self._start :]
         self._start = keep_from
         return out
+
+
+@lru_cache(maxsize=16)
+def _padded_filter(up: int, down: int) -> tuple[FloatArray, int]:
+    """The anti-aliasing filter of `resample_poly(x, up, down)`, padded for `upfirdn`, and how many
+    leading outputs are its delay. Cached (read-only): a few rate pairs serve every recording,
+    and the Kaiser design of a 44.1 kHz filter (8821 taps) is not free."""
+    max_rate = max(up, down)
+    half_len = 10 * max_rate  # scipy's choice for resample_poly
+    taps = signal.firwin(2 * half_len + 1, 1.0 / max_rate, window=("kaiser", 5.0)) * up
+    pre_pad = down - half_len % down
+    # generous zero tail: outputs past the input's end see zeros, as in resample_poly
+    h = np.concatenate([np.zeros(pre_pad), taps, np.zeros(down)]).astype(np.float32)
+    h.flags.writeable = False
+    return h, (half_len + pre_pad) // down  # leading outputs that are filter delay
 
 
 def resample_blocks(

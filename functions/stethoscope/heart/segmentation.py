@@ -92,13 +92,15 @@ def decode_sounds(
     t = candidates.times_s
     emission = _emission(candidates, settings)
     window = _window_size(t, model)
-    trans = _transition_scores(t, model, window)  # (K, W, from, to)
+    # (K, W * from, to): row j * 2 + a moves from candidate k - W + j with label a
+    trans = _transition_scores(t, model, window).reshape(k_total, window * 2, 2)
 
-    best = np.full((k_total, 2), -np.inf)
-    back_index = np.full((k_total, 2), -1, dtype=np.intp)
-    back_label = np.full((k_total, 2), -1, dtype=np.intp)
+    # The per-candidate bookkeeping is in Python lists: numpy's per-call cost on two-element rows
+    # was most of the decoding's time. Only the search over the window stays vectorised.
+    best: list[list[float]] = []
+    back: list[list[tuple[int, int]]] = []  # (candidate, label) each node came from
     padded = np.full((window + k_total, 2), -np.inf)  # best[], shifted by `window`
-    both = np.array([S1, S2])
+    emission_rows = emission.tolist()
     min_gap_s = 0.6 * model.systole_s
     restart_value, restart_node = 0.0, (-1, -1)
     finished = 0  # nodes whose `best` may seed a restart
@@ -110,27 +112,28 @@ def decode_sounds(
             if value - restart_penalty > restart_value:
                 restart_value, restart_node = value - restart_penalty, (finished, label)
             finished += 1
-        flat = (padded[k : k + window, :, None] + trans[k]).reshape(window * 2, 2)
-        arg = flat.argmax(axis=0)
-        value = flat[arg, both]
+        flat = padded[k : k + window].reshape(window * 2, 1) + trans[k]
+        args = flat.argmax(axis=0).tolist()
+        values = [float(flat[args[S1], S1]), float(flat[args[S2], S2])]
+        row, came_from = [0.0, 0.0], [restart_node, restart_node]
         for to in (S1, S2):
-            if value[to] > restart_value:
-                best[k, to] = emission[k, to] + value[to]
-                back_index[k, to] = k - window + arg[to] // 2
-                back_label[k, to] = arg[to] % 2
+            if values[to] > restart_value:
+                row[to] = emission_rows[k][to] + values[to]
+                came_from[to] = (k - window + args[to] // 2, args[to] % 2)
             else:
-                best[k, to] = emission[k, to] + restart_value
-                back_index[k, to], back_label[k, to] = restart_node
-        padded[window + k] = best[k]
+                row[to] = emission_rows[k][to] + restart_value
+        best.append(row)
+        back.append(came_from)
+        padded[window + k] = row
 
-    flat_best = int(np.argmax(best))
+    flat_best = int(np.argmax(np.array(best)))
     k, label = flat_best // 2, flat_best % 2
-    score = float(best[k, label])
+    score = best[k][label]
     path_index, path_label = [], []
     while k >= 0:
         path_index.append(k)
         path_label.append(label)
-        k, label = back_index[k, label], back_label[k, label]
+        k, label = back[k][label]
     return SoundLabels(
         np.asarray(path_index[::-1], dtype=np.intp),
         np.asarray(path_label[::-1], dtype=np.intp),

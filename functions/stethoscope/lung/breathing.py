@@ -69,8 +69,13 @@ def breath_envelope(spec: Spectrogram, tonal: TonalPeaks) -> BreathEnvelope:
     freqs = spec.freqs_hz
     band = (freqs >= BREATH_BAND_HZ[0]) & (freqs <= min(BREATH_BAND_HZ[1], 0.95 * freqs[-1]))
     power = 10.0 ** (spec.power_db[band] / 10.0)
-    typical = np.median(power, axis=0, keepdims=True)
-    power = np.where(tonal.footprint[band], typical, power)
+    footprint = tonal.footprint[band]
+    # most frames hold no tonal line: only those that do need their median
+    tonal_frames = np.flatnonzero(footprint.any(axis=0))
+    if len(tonal_frames):
+        part = power[:, tonal_frames]
+        typical = np.median(part, axis=0, keepdims=True)
+        power[:, tonal_frames] = np.where(footprint[:, tonal_frames], typical, part)
     log_amplitude = 0.5 * np.log(power.mean(axis=0) + 1e-30)
     rate = 1.0 / spec.hop_s
     window = max(3, round(MEDIAN_WINDOW_S * rate) | 1)

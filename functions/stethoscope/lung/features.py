@@ -127,6 +127,8 @@ def lung_features(x: FloatArray, fs_hz: float, spec: Spectrogram | None = None) 
     n_frames = power_db.shape[1]
     power = 10.0 ** (power_db / 10.0)
 
+    # (band means over copies of the rows, as the detectors were fitted: numpy's float32 mean over
+    # a view of the same rows can differ in the last bit)
     bands = []
     for a, b in itertools.pairwise(BAND_EDGES_HZ):
         sel = (freqs >= a) & (freqs < min(b, nyquist_top))
@@ -135,10 +137,10 @@ def lung_features(x: FloatArray, fs_hz: float, spec: Spectrogram | None = None) 
     band_db = np.array(bands)
     broad = (freqs >= BROAD_BAND_HZ[0]) & (freqs < min(BROAD_BAND_HZ[1], nyquist_top))
     broad_power = power[broad]
-    level_db = 10 * np.log10(broad_power.mean(axis=0) + 1e-20)
+    broad_mean = broad_power.mean(axis=0)
+    level_db = 10 * np.log10(broad_mean + 1e-20)
     flatness_db = 10 * np.log10(
-        np.exp(np.mean(np.log(broad_power + 1e-20), axis=0)) / (broad_power.mean(axis=0) + 1e-20)
-        + 1e-20
+        np.exp(np.mean(np.log(broad_power + 1e-20), axis=0)) / (broad_mean + 1e-20) + 1e-20
     )
     band_rel = band_db - np.median(band_db, axis=1, keepdims=True)
     level_rel = level_db - np.median(level_db)
@@ -198,10 +200,19 @@ def _ridge_db(prominence: FloatArray) -> FloatArray:
     """Per bin, the smallest of its prominence and the best within ±1 bin in the frames before and
     after: high only where a tonal line continues for three frames (48 ms)."""
     near = ndimage.maximum_filter1d(prominence, 3, axis=0, mode="nearest")
-    before = np.concatenate([near[:, :1], near[:, :-1]], axis=1)
-    after = np.concatenate([near[:, 1:], near[:, -1:]], axis=1)
-    ridge: FloatArray = np.minimum(prominence, np.minimum(before, after))
+    ridge: FloatArray = prominence.copy()
+    # the frame before (the first frame is its own) and the frame after (likewise the last)
+    for mine, theirs in ((np.s_[:, 1:], np.s_[:, :-1]), (np.s_[:, :-1], np.s_[:, 1:])):
+        np.minimum(ridge[mine], near[theirs], out=ridge[mine])
+    for edge in (np.s_[:, :1], np.s_[:, -1:]):
+        np.minimum(ridge[edge], near[edge], out=ridge[edge])
     return ridge
+
+
+def _rows(freqs: FloatArray, low_hz: float, high_hz: float) -> slice:
+    """The rows of `freqs` (ascending) in [low_hz, high_hz), as a slice: a view, not a copy
+    (for maxima, which do not depend on the memory layout as float32 sums may)."""
+    return slice(int(np.searchsorted(freqs, low_hz)), int(np.searchsorted(freqs, high_hz)))
 
 
 def _band_peak(
@@ -212,9 +223,9 @@ def _band_peak(
     top_hz: float,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Per frame: strongest prominence, strongest ridge and the ridge's frequency in a band."""
-    sel = np.flatnonzero((freqs >= band_hz[0]) & (freqs < min(band_hz[1], top_hz)))
+    sel = _rows(freqs, band_hz[0], min(band_hz[1], top_hz))
     n = prominence.shape[1]
-    if len(sel) == 0:
+    if sel.stop <= sel.start:
         return np.zeros(n), np.zeros(n), np.zeros(n)
     part = ridge[sel]
     best = np.argmax(part, axis=0)
@@ -231,16 +242,15 @@ def _transients(
     need = first + n_frames * hop
     padded = np.zeros(max(need, len(y)))
     padded[: len(y)] = y
-    blocks = padded[first : first + n_frames * hop].reshape(n_frames, hop)
-    squares = np.square(blocks[:, : SUBFRAMES * sub]).reshape(n_frames, SUBFRAMES, sub)
-    energy = squares.mean(axis=2)
+    squares = np.square(padded[first : first + n_frames * hop].reshape(n_frames, hop))
+    energy = squares[:, : SUBFRAMES * sub].reshape(n_frames, SUBFRAMES, sub).mean(axis=2)
     loudest = np.argmax(energy, axis=1)
     peak = energy.max(axis=1)
-    mean = np.square(blocks).mean(axis=1)
+    mean = squares.mean(axis=1)
     background = ndimage.median_filter(mean, size=background_frames, mode="nearest")
     floor = max(float(np.percentile(mean, 5)), 1e-20)
     transient = 10 * np.log10((peak + 1e-20) / np.maximum(background, floor))
-    crest = 10 * np.log10((np.max(np.square(blocks), axis=1) + 1e-20) / (mean + 1e-20))
+    crest = 10 * np.log10((squares.max(axis=1) + 1e-20) / (mean + 1e-20))
     offset = loudest * sub + sub // 2
     return transient, crest, offset.astype(np.float64)
 

@@ -14,7 +14,7 @@ many bins are "tonal" at once are broadband bursts (friction, speech), not lines
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -67,21 +67,30 @@ def spectrogram(x: FloatArray, fs_hz: float, search: RidgeSearch) -> Spectrogram
     else:
         # in blocks of frames, kept as float32: scipy's complex float64 STFT of 10 minutes
         # would otherwise be the largest array of the whole analysis (~80 MB)
-        parts = []
+        parts, window = [], _hann(nperseg)
         for first in range(0, n_frames, SPECTROGRAM_BLOCK_FRAMES):
             count = min(SPECTROGRAM_BLOCK_FRAMES, n_frames - first)
             piece = x[first * hop : first * hop + (count - 1) * hop + nperseg]
             freqs, _, block = signal.spectrogram(
-                piece, fs=fs_hz, window="hann", nperseg=nperseg, noverlap=nperseg - hop, mode="psd"
+                piece, fs=fs_hz, window=window, nperseg=nperseg, noverlap=nperseg - hop, mode="psd"
             )
-            parts.append(block.astype(np.float32))
-        power = np.concatenate(parts, axis=1)
+            parts.append(np.asarray(block, dtype=np.float32, order="C"))
+        power = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
         times = (np.arange(n_frames) * hop + nperseg / 2) / fs_hz
     floor = np.float32(1e-12 * float(np.max(power)) + 1e-30)
     np.add(power, floor, out=power)
     np.log10(power, out=power)
     power *= np.float32(10.0)
     return Spectrogram(freqs, times, power, nperseg / fs_hz, hop / fs_hz)
+
+
+@lru_cache(maxsize=8)
+def _hann(nperseg: int) -> FloatArray:
+    """The periodic Hann window scipy's spectrogram builds from "hann" on every call, built once
+    (read-only: shared by every recording)."""
+    window: FloatArray = signal.get_window("hann", nperseg)
+    window.flags.writeable = False
+    return window
 
 
 @dataclass(frozen=True)

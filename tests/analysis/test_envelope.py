@@ -1,0 +1,40 @@
+"""Zero-phase filtering (stethoscope.envelope): the cached design gives scipy's exact result."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import signal
+
+from stethoscope.envelope import _butter, bandpass, smooth
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [28, 1000, 40_001])
+def test_bandpass_is_sosfiltfilt_bit_for_bit(dtype: type, n: int) -> None:
+    x = np.random.default_rng(n).standard_normal(n).astype(dtype)
+    sos = signal.butter(4, [100.0, 1000.0], btype="bandpass", fs=4000.0, output="sos")
+    expected = signal.sosfiltfilt(sos, x)
+    got = bandpass(x, 4000.0, 100.0, 1000.0)
+    assert got.dtype == expected.dtype
+    assert np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize("n", [2, 5, 16, 17, 3000])
+def test_smooth_is_sosfiltfilt_bit_for_bit(n: int) -> None:
+    x = np.random.default_rng(n).standard_normal(n)
+    sos = signal.butter(2, 1.5, fs=62.5, output="sos")
+    expected = signal.sosfiltfilt(sos, x, padlen=min(n - 1, 9))  # smooth: 3 x (2 x 1 section + 1)
+    assert np.array_equal(smooth(x, 62.5, 1.5), expected)
+
+
+def test_cached_design_is_not_changed_by_filtering() -> None:
+    design = _butter(4, (100.0, 1000.0), "bandpass", 4000.0)
+    before = design.sos.copy(), design.zi.copy()
+    bandpass(np.random.default_rng(0).standard_normal(500), 4000.0, 100.0, 1000.0)
+    assert np.array_equal(design.sos, before[0]) and np.array_equal(design.zi, before[1])
+
+
+def test_too_short_for_the_padding_is_refused_like_scipy() -> None:
+    with pytest.raises(ValueError, match="padlen"):
+        bandpass(np.ones(27), 4000.0, 100.0, 1000.0)
