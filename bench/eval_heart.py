@@ -20,20 +20,27 @@ score_dev.py's format, then scores it with score_dev.py's own functions:
 
 from __future__ import annotations
 
-import argparse
-import csv
-import importlib.util
-import itertools
-import json
-import sys
-import tempfile
-import time
-from collections.abc import Callable
-from pathlib import Path
-from types import ModuleType
-from typing import Any
+import os
 
-import numpy as np
+# one BLAS thread, as in bench/speed.py and bench/eval_lung.py: CPU time counts every thread, and
+# idle BLAS threads spinning on the second core of this machine had cut the figure by a third
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import importlib.util  # noqa: E402
+import itertools  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from types import ModuleType  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "functions"))

@@ -7,6 +7,7 @@ Options (region, bucket, memory) come from params and `set_global_options`, not 
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from typing import Any
@@ -17,6 +18,13 @@ from firebase_functions.options import MemoryOption, RateLimits, RetryConfig, se
 
 from backend.clients import init_firebase_admin
 from backend.settings import get_settings
+
+# One BLAS thread (numpy is imported later, on first use): an instance analyses one recording
+# at a time on one vCPU, and OpenBLAS would otherwise start a thread per core it sees, which spin
+# on that CPU quota — on a 2-core machine they cut the heart analysis from ~1700x to ~800x real
+# time per CPU second (bench/eval_heart.py). An operator's own setting wins.
+for _blas_threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_blas_threads, "1")
 
 get_settings().check_production_safety()  # refuse emulator-token mode on Google Cloud
 init_firebase_admin()

@@ -170,3 +170,20 @@ def test_main_imports_no_numeric_stack() -> None:
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], cwd=FUNCTIONS, env=clean_env(), check=True)
+
+
+def test_main_pins_numeric_libraries_to_one_thread() -> None:
+    """The analysis runs one recording per one-vCPU instance: main.py sets BLAS/OpenMP to one
+    thread before numpy loads (threads per visible core halved the CPU-second throughput here)."""
+    env = {
+        k: v
+        for k, v in clean_env().items()
+        if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    }
+    code = (
+        "import main, numpy;"
+        "from threadpoolctl import threadpool_info;"
+        "pools = threadpool_info();"
+        "assert pools and all(p['num_threads'] == 1 for p in pools), pools"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=FUNCTIONS, env=env, check=True)
