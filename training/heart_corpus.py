@@ -7,7 +7,9 @@ with a movement rumble); a speech-like signal (a glottal pulse train with drifti
 two formant resonators, syllables at 3-6 per second, pauses); the project's simulated lung
 sounds (`stethoscope.simulate.simulate_lung`: breathing at 8-40/min, some with crackles or
 wheezes; without its optional heart sounds, which at their default level, 0.4 of the breath
-sound's RMS, make a recording whose heart can be followed). Real lung recordings analysed as heart
+sound's RMS, make a recording whose heart can be followed); clicks (a loose connector: single-
+sample clicks at random times, 0.5-4 per second, over a faint floor or digital silence — before
+they were added, 2 of 20 such takes came out usable). Real lung recordings analysed as heart
 (SPRSound) are added by the training script.
 """
 
@@ -27,6 +29,7 @@ NON_HEART_KINDS = (
     "rubbing",
     "speech",
     "lung",
+    "clicks",
 )
 
 
@@ -87,6 +90,13 @@ def non_heart(kind: str, seconds: float, fs_hz: float, seed: int) -> np.ndarray:
             seed=seed,
         )
         x = np.asarray(sim.samples, dtype=np.float64)
+    elif kind == "clicks":
+        x = np.zeros(n)
+        at = rng.random(n) < rng.uniform(0.5, 4.0) / fs_hz
+        at[int(rng.integers(0, n))] = True
+        x[at] = rng.choice([-1.0, 1.0], int(at.sum()))
+        if rng.random() >= 0.25:
+            x = x + 10.0 ** (rng.uniform(-100.0, -50.0) / 20.0) * rng.standard_normal(n)
     else:
         raise ValueError(f"unknown kind {kind!r}")
     return 0.1 * x / (np.std(x) + 1e-12)

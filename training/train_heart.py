@@ -81,6 +81,9 @@ REGULARISATION_C = 0.3
 NEGATIVE_PASS_RATE = 0.005
 SYNTHETIC_PER_KIND = 120
 SYNTHETIC_HEARTS = 150
+#: Non-heart kinds added after the folds were first dealt: drawn after every other example and
+#: dealt into folds on their own, so every other example keeps its fold and draws.
+LATER_KINDS = ("clicks",)
 #: The quality gate's perceptron: one hidden layer of 32 ReLU units, L2 alpha 0.01, inputs clipped
 #: to ±4 standard deviations. Chosen, with `NEGATIVE_PASS_RATE`, among (16-64 units, clip 2.5-8,
 #: pass rate 0-1 %, 1-5 networks averaged) by inner grouped folds and fresh synthetic noise seeds
@@ -193,7 +196,8 @@ def examples(data: Path) -> list[Example]:
         crop = (float(rng.uniform(0.0, 0.8)), float(rng.uniform(1.5, 3.0)))
         out.append(Example(f"{ex.file}#clip", ex.source + "_clip", ex.group, ex.heart, crop=crop))
     rng = np.random.default_rng(SEED)
-    for k, kind in enumerate(NON_HEART_KINDS):
+    first_kinds = [(k, kind) for k, kind in enumerate(NON_HEART_KINDS) if kind not in LATER_KINDS]
+    for k, kind in first_kinds:
         for j in range(SYNTHETIC_PER_KIND):
             seconds = float(rng.choice([2.5, 5.0, 10.0, 20.0, 30.0]))
             seed = SEED + 1000 * k + j
@@ -209,7 +213,7 @@ def examples(data: Path) -> list[Example]:
     # Short takes (1.5-3 s) of every non-heart kind too: the positives include short clips, and
     # a short take of rubbing or modulated noise offers only two or three "beats" to judge.
     clip_rng = np.random.default_rng(SEED + 2)
-    for k, kind in enumerate(NON_HEART_KINDS):
+    for k, kind in first_kinds:
         for j in range(SYNTHETIC_PER_KIND):
             seconds = float(clip_rng.uniform(1.5, 3.0))
             out.append(
@@ -224,7 +228,24 @@ def examples(data: Path) -> list[Example]:
             Example(f"synthetic/heart/{j}", "synthetic_heart", f"h{j}", True,
                     synthetic=("heart", seconds, SEED + 500_000 + j))
         )  # fmt: skip
+    later_rng = np.random.default_rng(SEED + 3)
+    for k, kind in enumerate(NON_HEART_KINDS):
+        if kind not in LATER_KINDS:
+            continue
+        for j in range(SYNTHETIC_PER_KIND):
+            name, group = f"synthetic/{kind}/{j}", f"n{kind}{j}"
+            seconds = float(later_rng.choice([2.5, 5.0, 10.0, 20.0, 30.0]))
+            take = (kind, seconds, SEED + 1000 * k + j)
+            out.append(Example(name, "synthetic", group, False, synthetic=take))
+            seconds = float(later_rng.uniform(1.5, 3.0))
+            clip = (kind, seconds, SEED + 250_000 + 1000 * k + j)
+            out.append(Example(f"{name}#clip", "synthetic_clip", group, False, synthetic=clip))
     return out
+
+
+def is_later(ex: Example) -> bool:
+    """An example of a `LATER_KINDS` kind (dealt into folds on its own)."""
+    return ex.synthetic is not None and ex.synthetic[0] in LATER_KINDS
 
 
 def synthetic_heart(seconds: float, fs_hz: float, seed: int) -> np.ndarray:
@@ -495,12 +516,18 @@ def main() -> None:
 
     items = examples(args.data)
     # Folds: CirCor groups stratified by patient murmur; other sources spread by group.
-    strata = np.array([ex.patient_murmur or ex.source for ex in items])
-    groups = np.array([ex.group for ex in items])
+    # `LATER_KINDS` are dealt round-robin by group afterwards, leaving the rest as it was.
+    first = np.flatnonzero([not is_later(ex) for ex in items])
+    strata = np.array([items[i].patient_murmur or items[i].source for i in first])
+    groups = np.array([items[i].group for i in first])
     splitter = StratifiedGroupKFold(N_FOLDS, shuffle=True, random_state=SEED)
     fold_of = np.zeros(len(items), dtype=int)
-    for k, (_, test) in enumerate(splitter.split(np.zeros(len(items)), strata, groups)):
-        fold_of[test] = k
+    for k, (_, test) in enumerate(splitter.split(np.zeros(len(first)), strata, groups)):
+        fold_of[first[test]] = k
+    later_groups = sorted({ex.group for ex in items if is_later(ex)})
+    for i, ex in enumerate(items):
+        if is_later(ex):
+            fold_of[i] = later_groups.index(ex.group) % N_FOLDS
     fold_decoders, decoder, seg_figures = tune_decoder(args.data, items, fold_of)
     print(f"decoder: {decoder} (folds: {fold_decoders}); {seg_figures}")
 

@@ -20,13 +20,14 @@ from stethoscope.lung.analysis import ANALYSIS_RATE_HZ, without_findings
 from stethoscope.lung.detectors import (
     MODEL_PATH,
     EventHead,
+    detect,
     load_detectors,
     load_model_file,
     record_inputs,
 )
 from stethoscope.lung.features import RECORD_FEATURES, WINDOW_FEATURES, lung_features
 from stethoscope.simulate import simulate_heart, simulate_lung
-from training.noise_corpus import COLOURS, noise_take
+from training.noise_corpus import ARTEFACTS, COLOURS, artefact_take, noise_take
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 needs_data = pytest.mark.skipif(not (DATA / "lung").is_dir(), reason="reads ../shared/data")
@@ -56,6 +57,48 @@ def test_noise_is_never_a_usable_lung_recording(colour: str, modulated: bool) ->
         assert result.lung is not None
         assert result.lung.wheeze_present is None and result.lung.crackle_present is None
         assert result.lung.wheezes == [] and result.lung.crackles == []
+
+
+@pytest.mark.parametrize("kind", ARTEFACTS)
+def test_device_artefacts_are_never_usable_lung_recordings(kind: str) -> None:
+    """Mains hum, a steady tone, a sweep, clicks — over a faint floor or digital silence (seeds
+    the training never drew): before the familiar range the gate called most of them usable."""
+    for seed in range(1000, 1005):
+        take = artefact_take(kind, seed)
+        result = analyze(take.samples, take.sample_rate_hz, kind="lung")
+        assert result.quality.usable is False, take.name
+        assert "not_breath_sounds" in result.quality.reasons
+        assert result.lung is not None and result.lung.crackles == [] and result.lung.wheezes == []
+
+
+def test_a_clean_tone_is_outside_the_familiar_range() -> None:
+    """A 1 kHz tone once came out usable with crackles: its summary lies far outside every
+    usable training take, so the quality head is not asked (probability 0)."""
+    t = np.arange(15 * 8000) / 8000.0
+    tone = (0.3 * np.sin(2 * np.pi * 1000.0 * t)).astype(np.float32)
+    x, rate = resample(tone, 8000.0, ANALYSIS_RATE_HZ)
+    findings = detect(lung_features(np.asarray(x, dtype=np.float64), rate), load_detectors())
+    assert findings.familiar is False
+    assert findings.usable is False and findings.usable_probability == 0.0
+    assert findings.crackle_present is None and findings.crackles == []
+    result = analyze(tone, 8000.0, kind="lung")
+    assert result.quality.usable is False and "not_breath_sounds" in result.quality.reasons
+
+
+def test_the_familiar_range_bounds_every_summary_value() -> None:
+    detectors = load_detectors()
+    low, high = detectors.familiar_low, detectors.familiar_high
+    assert low.shape == high.shape == (len(RECORD_FEATURES),) and np.all(low < high)
+    inside = np.where(high > 1e29, 0.0, 0.5 * (low + high))
+    assert detectors.familiar(inside)
+    for k in (0, len(inside) // 2, len(inside) - 1):
+        if high[k] < 1e29:
+            above = inside.copy()
+            above[k] = high[k] + 1.0
+            assert not detectors.familiar(above), RECORD_FEATURES[k]
+    nan = inside.copy()
+    nan[3] = np.nan
+    assert not detectors.familiar(nan)
 
 
 def test_simulated_breath_noise_gets_no_findings() -> None:

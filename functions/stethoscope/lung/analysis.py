@@ -160,8 +160,9 @@ def parameters() -> dict[str, float | int | str]:
     training = load_model_file(MODEL_PATH)["training"]
     return {
         "method": (
-            "breath-envelope autocorrelation; logistic-regression wheeze, crackle and quality"
-            " detectors on spectral and transient window features"
+            "breath-envelope autocorrelation; learned (small MLP) wheeze, crackle and quality"
+            " detectors on spectral and transient window features; quality judged only within"
+            " the range of the usable training takes"
         ),
         "breath_band_hz": "150-1000",
         "detectors": MODEL_PATH.name,

@@ -1,8 +1,9 @@
 """Learned wheeze, crackle and quality detectors, evaluated in numpy.
 
-Three logistic regressions on standardised features (`stethoscope.lung.features`), fitted by
-`training/train_lung.py` on SPRSound 2022 (events and record labels) and a synthetic noise corpus,
-stored with their thresholds and provenance in `lung_detectors.json`:
+Small learned heads on standardised features (`stethoscope.lung.features`: one-hidden-layer MLPs,
+a logistic regression for fine/coarse), fitted by `training/train_lung.py` on SPRSound 2022
+(events and record labels) and a synthetic noise corpus, stored with their thresholds and
+provenance in `lung_detectors.json`:
 
 * `crackle` and `wheeze`: the probability that a 0.256 s window lies in a breath the annotators
   marked as holding crackles (wheezes). A recording has the sound when its score — the mean of
@@ -13,7 +14,10 @@ stored with their thresholds and provenance in `lung_detectors.json`:
   crackle at the loudest 4 ms of the window, a wheeze spanning the run of such windows.
 * `coarse`: among crackle windows, the probability the crackles are coarse (else fine).
 * `quality`: from the recording summary, the probability that the take is usable; below
-  `threshold` the recording gets no wheeze or crackle decision at all.
+  `threshold` the recording gets no wheeze or crackle decision at all. A take whose summary lies
+  outside `familiar_low`..`familiar_high` (the range of the usable training takes, widened; see
+  training/train_lung.py) is unlike anything the head learned from — a clean tone, mains hum,
+  clicks in digital silence — and gets probability 0 instead of the head's extrapolation.
 
 The thresholds are chosen on the training patients only (see training/train_lung.py).
 """
@@ -161,6 +165,13 @@ class LungDetectors:
     coarse: LogisticHead
     quality: LogisticHead
     quality_threshold: float
+    familiar_low: FloatArray  # per `RECORD_FEATURES`: outside these, the take is not familiar
+    familiar_high: FloatArray
+
+    def familiar(self, record: FloatArray) -> bool:
+        """Whether a recording summary lies within the range of the usable training takes (a
+        NaN anywhere is not familiar)."""
+        return bool(np.all((record >= self.familiar_low) & (record <= self.familiar_high)))
 
     @staticmethod
     def from_json(raw: dict[str, Any]) -> LungDetectors:
@@ -175,6 +186,8 @@ class LungDetectors:
             LogisticHead.from_json(raw["coarse"]),
             LogisticHead.from_json(raw["quality"]),
             float(raw["quality"]["threshold"]),
+            np.asarray(raw["quality"]["familiar_low"], dtype=np.float64),
+            np.asarray(raw["quality"]["familiar_high"], dtype=np.float64),
         )
 
 
@@ -214,8 +227,9 @@ class Findings:
     """What the detectors say about one recording."""
 
     usable: bool
-    usable_probability: float
+    usable_probability: float  # 0 when the take is not `familiar`
     usable_threshold: float
+    familiar: bool  # its summary lies within the usable training takes' range
     crackle_score: float  # the record head's probability (or the top windows' mean)
     wheeze_score: float
     crackle_present: bool | None  # None when the take is not usable
@@ -280,7 +294,8 @@ def record_inputs(features: LungFeatures, p_self: FloatArray, p_other: FloatArra
 
 def detect(features: LungFeatures, model: LungDetectors) -> Findings:
     """Quality, record-level decisions and the reported events of one recording."""
-    usable_p = float(model.quality.probability(features.record[None, :])[0])
+    familiar = model.familiar(features.record)
+    usable_p = float(model.quality.probability(features.record[None, :])[0]) if familiar else 0.0
     usable = usable_p >= model.quality_threshold
     p_crackle = model.crackle.head.probability(features.windows)
     p_wheeze = model.wheeze.head.probability(features.windows)
@@ -301,6 +316,7 @@ def detect(features: LungFeatures, model: LungDetectors) -> Findings:
         usable,
         usable_p,
         model.quality_threshold,
+        familiar,
         c_score,
         w_score,
         crackle_present,
