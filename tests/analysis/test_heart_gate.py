@@ -21,6 +21,7 @@ from stethoscope.heart.model import MODEL_PATH, load_model
 from stethoscope.heart.murmur import FEATURE_NAMES
 from stethoscope.simulate import simulate_heart, simulate_lung
 from training.heart_corpus import NON_HEART_KINDS, non_heart
+from training.noise_corpus import artefact_take
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 needs_data = pytest.mark.skipif(not DATA.exists(), reason="reads ../shared/data (absent)")
@@ -49,6 +50,17 @@ def test_non_heart_recordings_are_never_usable(kind: str, seconds: float) -> Non
         assert result.heart.murmur.present is None
         if result.heart.heart_rate_bpm is not None:
             assert result.heart.heart_rate_confidence >= CONFIDENT_RATE
+
+
+@pytest.mark.parametrize("kind", ["hum", "tone", "sweep"])
+def test_device_hum_tones_and_sweeps_are_not_hearts(kind: str) -> None:
+    """The lung corpus's clean device artefacts (training/noise_corpus.py; the heart gate never
+    trained on them), analysed as heart: no interpretable heart, no murmur decision."""
+    for seed in range(1000, 1005):
+        take = artefact_take(kind, seed)
+        result = analyze(take.samples, take.sample_rate_hz, "heart")
+        assert not result.quality.usable, take.name
+        assert result.heart is not None and result.heart.murmur.present is None
 
 
 def test_noise_modulated_at_two_hertz_is_not_a_heart() -> None:
