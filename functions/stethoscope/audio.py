@@ -1,9 +1,9 @@
 """Decode and validate recordings; bring them to the rate an analysis runs at.
 
-Decoding streams through libsndfile (`soundfile`) block by block, mixing channels down, measuring
-level and clipping and decimating to the analysis rate as it goes, so a long high-rate file is
-never held in memory at its own rate. Anything
-that cannot be analysed raises `AnalysisInputError` with a stable code.
+Decoding streams through libsndfile (`soundfile`) block by block, mixing channels down
+(`Mixdown`), measuring level and clipping and decimating to the analysis rate as it goes, so a
+long high-rate file is never held in memory at its own rate. Anything that cannot be analysed
+raises `AnalysisInputError` with a stable code.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ MAX_DURATION_S = 600.0
 #: Containers accepted (libsndfile major formats). Recordings are WAV; FLAC/AIFF cost nothing.
 ACCEPTED_FORMATS = frozenset({"WAV", "WAVEX", "RF64", "W64", "FLAC", "AIFF"})
 _BLOCK_FRAMES = 1 << 16
+#: A channel correlated with the loudest one below minus this is taken as wired in opposite
+#: polarity (design choice: independent channels correlate near 0, a turned-over copy near -1).
+ANTIPHASE_CORRELATION = 0.5
 #: libsndfile's header log says "data : <declared> (should be <present>)" for a cut-off WAV.
 _SHORT_DATA_CHUNK = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 #: Data sizes that streaming writers put in the header when they do not know the length.
@@ -117,8 +120,8 @@ def condition_samples(
     """Check samples handed over in memory the way `read_recording` checks a file, and bring
     them to about `target_rate_hz`, block by block (no full-length copy at the input rate).
 
-    Accepts a 1-D array or a 2-D (frames, channels) array, which is mixed down; integer PCM is
-    scaled to [-1, 1).
+    Accepts a 1-D array or a 2-D (frames, channels) array, which is mixed down (`Mixdown`);
+    integer PCM is scaled to [-1, 1).
     """
     _check_rate(sample_rate_hz)
     array = np.asarray(samples)
@@ -134,11 +137,13 @@ def condition_samples(
     scale = float(np.iinfo(array.dtype).max + 1) if np.issubdtype(array.dtype, np.integer) else 1.0
     meter = LevelMeter()
 
+    mixdown = Mixdown()
+
     def blocks() -> Iterator[FloatArray]:
         for i in range(0, len(array), _BLOCK_FRAMES):
             block = array[i : i + _BLOCK_FRAMES]
             if block.ndim == 2:
-                block = block.mean(axis=1)
+                block = mixdown(block)
             mono = (block / scale if scale != 1.0 else block).astype(np.float32, copy=False)
             meter.add(mono)
             yield mono
@@ -218,15 +223,52 @@ def _check_duration(duration_s: float, min_duration_s: float, max_duration_s: fl
         )
 
 
+class Mixdown:
+    """The channel mean of (frames, channels) blocks, with a channel in opposite polarity turned
+    over first: averaged as they are, two channels carrying the same stethoscope in anti-phase (a
+    differential wiring) cancel to silence. The polarity is decided once, on the first block with
+    sound in it, and kept (deciding block by block could flip it mid-recording)."""
+
+    def __init__(self) -> None:
+        self._signs: FloatArray | None = None
+
+    def __call__(self, block: npt.NDArray[np.number]) -> npt.NDArray[np.number]:
+        """One block's mono samples: float32 blocks stay float32 (decoding), others average in
+        float64 (samples handed over in memory, integer PCM scaled afterwards)."""
+        if block.shape[1] == 1:
+            return block[:, 0]
+        if self._signs is None:
+            self._signs = _polarities(block)
+        dtype = np.float32 if block.dtype == np.float32 else np.float64
+        if self._signs is not None and bool(np.any(self._signs < 0)):
+            block = block * self._signs.astype(dtype)
+        mono: npt.NDArray[np.number] = block.mean(axis=1, dtype=dtype)
+        return mono
+
+
+def _polarities(block: npt.NDArray[np.number]) -> FloatArray | None:
+    """+1 per channel, -1 for one anti-correlated with the loudest (`ANTIPHASE_CORRELATION`);
+    None while the block is silent."""
+    x = block.astype(np.float64)
+    energy = np.einsum("ij,ij->j", x, x)
+    ref = int(np.argmax(energy))
+    if energy[ref] == 0.0:
+        return None
+    cross = x.T @ x[:, ref]
+    correlation = cross / np.sqrt(np.maximum(energy * energy[ref], 1e-300))
+    return np.where(correlation < -ANTIPHASE_CORRELATION, -1.0, 1.0)
+
+
 def _mono_blocks(
     sound_file: sf.SoundFile, declared_frames: int, meter: LevelMeter
 ) -> Iterator[FloatArray]:
-    """Mono float32 blocks (channel mean) of at most the declared length, each measured."""
+    """Mono float32 blocks (`Mixdown`) of at most the declared length, each measured."""
     filled = 0
+    mixdown = Mixdown()
     try:
         for block in sound_file.blocks(_BLOCK_FRAMES, dtype="float32", always_2d=True):
             n = min(len(block), declared_frames - filled)
-            mono = block[:n, 0] if block.shape[1] == 1 else block[:n].mean(axis=1, dtype=np.float32)
+            mono: FloatArray = mixdown(block[:n]).astype(np.float32, copy=False)
             meter.add(mono)
             if not meter.finite:
                 return

@@ -36,6 +36,33 @@ def test_multichannel_is_mixed_down(write_wav: WavWriter) -> None:
     np.testing.assert_allclose(recording.samples, sim.samples * 0.5, atol=1e-4)
 
 
+def test_a_channel_in_opposite_polarity_is_turned_over(write_wav: WavWriter) -> None:
+    """Two channels carrying the stethoscope in anti-phase (a differential wiring) used to mix
+    down to digital silence ("silent"); the turned-over channel now adds up, in a file, in memory,
+    and after a silent lead-in (the polarity is decided on the first block with sound)."""
+    sim = simulate_heart(8.0, 75.0, 8000.0, seed=4)
+    x = sim.samples.astype(np.float64)
+    antiphase = np.stack([x, -x], axis=1)
+    recording = read_recording(write_wav(antiphase, 8000, "PCM_16"))
+    np.testing.assert_allclose(recording.samples, x, atol=1e-4)
+    lead_in = np.concatenate([np.zeros((1 << 17, 2)), antiphase])
+    from_file = read_recording(write_wav(lead_in, 8000, "FLOAT")).samples
+    np.testing.assert_allclose(from_file[1 << 17 :], x, atol=1e-6)
+    result = analyze((antiphase * 32767).astype(np.int16), 8000.0)
+    assert result.quality.usable and result.heart is not None
+    assert result.heart.heart_rate_bpm is not None and abs(result.heart.heart_rate_bpm - 75) <= 5
+
+
+def test_independent_channels_are_averaged_as_they_are(write_wav: WavWriter) -> None:
+    """A second channel that merely does not resemble the first (room noise, another sensor)
+    is not turned over: only a strong anti-correlation counts."""
+    sim = simulate_heart(6.0, 70.0, 8000.0, seed=5)
+    noise = 0.2 * np.random.default_rng(5).standard_normal(len(sim.samples))
+    stereo = np.stack([sim.samples, noise], axis=1)
+    recording = read_recording(write_wav(stereo, 8000, "FLOAT"))
+    np.testing.assert_allclose(recording.samples, stereo.mean(axis=1), atol=1e-6)
+
+
 @pytest.mark.parametrize("rate", [1000, 2000, 4000, 22050, 44100, 48000, 96000])
 def test_sample_rates_from_1khz_up(write_wav: WavWriter, rate: int) -> None:
     sim = simulate_heart(8.0, 90.0, float(rate), seed=3)
