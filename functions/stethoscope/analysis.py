@@ -21,6 +21,7 @@ from stethoscope.heart.analysis import (
 )
 from stethoscope.heart.model import HeartModel
 from stethoscope.lung.analysis import ANALYSIS_RATE_HZ as LUNG_RATE_HZ
+from stethoscope.lung.analysis import MIN_SAMPLE_RATE_HZ as LUNG_MIN_SAMPLE_RATE_HZ
 from stethoscope.lung.analysis import LungAnalysis, analyze_lung, without_findings
 from stethoscope.lung.detectors import LungDetectors
 from stethoscope.quality import QualityEvidence, assess_quality
@@ -141,6 +142,8 @@ def analyze_decoded(
             few_events_reason="no_breathing",
             learned_usable=lung.findings.usable_probability,
             learned_threshold=lung.findings.usable_threshold,
+            sample_rate_hz=rate,
+            min_sample_rate_hz=LUNG_MIN_SAMPLE_RATE_HZ,
         )
     quality = assess_quality(evidence)
     lung_result = None if lung is None else lung.lung

@@ -50,6 +50,9 @@ class QualityEvidence:
     #: reasons to list, not to reject (irregular breathing still has wheezes and crackles).
     learned_usable: float | None = None
     learned_threshold: float = 0.5
+    #: The rate the analysis ran at, and the lowest its features can be measured at (0: any).
+    sample_rate_hz: float = 0.0
+    min_sample_rate_hz: float = 0.0
 
 
 def assess_quality(evidence: QualityEvidence) -> Quality:
@@ -61,6 +64,9 @@ def assess_quality(evidence: QualityEvidence) -> Quality:
         hard = True
     if evidence.level_dbfs < SILENT_LEVEL_DBFS:
         reasons.append("silent")
+        hard = True
+    if evidence.sample_rate_hz < evidence.min_sample_rate_hz:
+        reasons.append("low_sample_rate")
         hard = True
     if evidence.clipping_fraction > CLIPPED_FRACTION:
         reasons.append("clipped")

@@ -24,6 +24,7 @@ QualityReason = Literal[
     "no_breathing",  # no breathing cycle found in a lung recording
     "uninterpretable",  # the learned gate does not recognise a heart recording it can interpret
     "not_breath_sounds",  # the lung quality model does not hear usable breath sounds
+    "low_sample_rate",  # recorded at a rate too low for this kind (lung: below 2 kHz)
 ]
 RateFlag = Literal[
     "no_rate",  # no cycle found

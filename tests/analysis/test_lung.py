@@ -101,6 +101,33 @@ def test_the_familiar_range_bounds_every_summary_value() -> None:
     assert not detectors.familiar(nan)
 
 
+def test_a_lung_take_below_2_khz_says_why_it_is_unusable() -> None:
+    """Lung features reach 1000 Hz: at 1.5 kHz they cannot be measured, and the result says so
+    instead of only "not breath sounds"; a heart take at the same rate is not held to it."""
+    sim = simulate_lung(20.0, 18.0, 1500.0, seed=6)
+    result = analyze(sim.samples, sim.sample_rate_hz, kind="lung")
+    assert result.quality.usable is False and "low_sample_rate" in result.quality.reasons
+    heart = simulate_heart(10.0, 80.0, 1500.0, seed=6)
+    assert "low_sample_rate" not in analyze(heart.samples, 1500.0).quality.reasons
+
+
+@needs_data
+def test_a_real_lung_take_at_2_khz_gets_the_same_answers() -> None:
+    """Reads ../shared/data: an SPRSound take (8 kHz) brought down to 2 kHz, the lowest rate the
+    lung analysis accepts, keeps its quality verdict, rate and findings."""
+    rec = read_recording(DATA / "lung/sprsound2022/41056352_4.3_0_p1_3214.flac")
+    low, rate = resample(rec.samples, rec.sample_rate_hz, 2000.0)
+    full = analyze(rec.samples, rec.sample_rate_hz, kind="lung")
+    reduced = analyze(low, rate, kind="lung")
+    assert full.lung is not None and reduced.lung is not None
+    assert reduced.quality.usable == full.quality.usable
+    assert "low_sample_rate" not in reduced.quality.reasons
+    assert reduced.lung.crackle_present == full.lung.crackle_present
+    assert reduced.lung.wheeze_present == full.lung.wheeze_present
+    assert full.lung.respiratory_rate_bpm is not None and reduced.lung.respiratory_rate_bpm
+    assert abs(reduced.lung.respiratory_rate_bpm - full.lung.respiratory_rate_bpm) <= 1.0
+
+
 def test_simulated_breath_noise_gets_no_findings() -> None:
     """`simulate_lung` is band-passed noise modulated by breathing — the noise corpus's kind of
     take: it keeps its rate, but gets no findings."""

@@ -171,6 +171,7 @@ export interface Quality {
     | "no_breathing"
     | "uninterpretable"
     | "not_breath_sounds"
+    | "low_sample_rate"
   )[];
   /**
    * share of samples at full scale
