@@ -68,6 +68,7 @@ from stethoscope.heart.model import MODEL_PATH, HeartModel  # noqa: E402
 from stethoscope.heart.murmur import FEATURE_NAMES  # noqa: E402
 from stethoscope.heart.segmentation import DecoderSettings  # noqa: E402
 from stethoscope.heart.sounds import find_candidates, sound_envelope  # noqa: E402
+from stethoscope.hum import remove_mains_hum  # noqa: E402
 from stethoscope.simulate import simulate_heart  # noqa: E402
 from training.heart_corpus import NON_HEART_KINDS, non_heart  # noqa: E402
 
@@ -301,7 +302,10 @@ def measure(data: Path, ex: Example, model: HeartModel) -> dict[str, Any]:
         if ex.crop is not None:
             first = round(ex.crop[0] * max(0.0, len(x) / rate - ex.crop[1]) * rate)
             x = x[first : first + round(ex.crop[1] * rate)]
-    a = analyze_heart(np.asarray(x, dtype=np.float64), rate, model)
+    # as `analyze_decoded` does before every analysis (a few synthetic wheezes on a mains
+    # harmonic are notched; no real recording has hum)
+    x, _ = remove_mains_hum(np.asarray(x, dtype=np.float64), rate)
+    a = analyze_heart(x, rate, model)
     m = a.murmur_measurement
     return {
         "evidence": a.evidence.tolist(),

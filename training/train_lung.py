@@ -53,6 +53,7 @@ sys.path.insert(0, str(REPO))
 
 from stethoscope.audio import read_recording, resample  # noqa: E402
 from stethoscope.errors import AnalysisInputError  # noqa: E402
+from stethoscope.hum import remove_mains_hum  # noqa: E402
 from stethoscope.lung import features as features_module  # noqa: E402
 from stethoscope.lung.analysis import ANALYSIS_RATE_HZ  # noqa: E402
 from stethoscope.lung.detectors import (  # noqa: E402
@@ -160,6 +161,7 @@ def _code_hash() -> str:
         (REPO / "functions/stethoscope/lung/wheeze.py").read_bytes(),
         (REPO / "functions/stethoscope/envelope.py").read_bytes(),
         (REPO / "functions/stethoscope/audio.py").read_bytes(),
+        (REPO / "functions/stethoscope/hum.py").read_bytes(),
     ]
     return hashlib.sha1(b"".join(parts)).hexdigest()[:12]
 
@@ -167,7 +169,13 @@ def _code_hash() -> str:
 def _analysis_signal(path: Path) -> tuple[np.ndarray, float]:
     recording = read_recording(path)
     x, rate = resample(recording.samples, recording.sample_rate_hz, ANALYSIS_RATE_HZ)
-    return x.astype(np.float64), rate
+    return _conditioned(x, rate)
+
+
+def _conditioned(x: np.ndarray, rate: float) -> tuple[np.ndarray, float]:
+    """As `analyze_decoded` conditions every signal: mains hum notched out (the artefact
+    corpus's hums and a few of its tones; no real recording has hum)."""
+    return remove_mains_hum(np.asarray(x, dtype=np.float64), rate)[0], rate
 
 
 def _features_cached(key: str, make: Any, cache: Path) -> tuple[LungFeatures, float]:
@@ -219,12 +227,16 @@ def collect(data: Path, cache: Path) -> list[Item]:
         items.append(Item(name, rec.patient, "spr", f, d, spr=rec, usable=not rec.poor_quality))
     for take in noise_corpus(NOISE_SEEDS):
         f, d = _features_cached(
-            f"{tag}:noise:{take.name}", lambda t=take: (t.samples, t.sample_rate_hz), cache
+            f"{tag}:noise:{take.name}",
+            lambda t=take: _conditioned(t.samples, t.sample_rate_hz),
+            cache,
         )
         items.append(Item(f"noise/{take.name}", f"noise-{take.name}", "noise", f, d, usable=False))
     for take in artefact_corpus(NOISE_SEEDS):
         f, d = _features_cached(
-            f"{tag}:artefact:{take.name}", lambda t=take: (t.samples, t.sample_rate_hz), cache
+            f"{tag}:artefact:{take.name}",
+            lambda t=take: _conditioned(t.samples, t.sample_rate_hz),
+            cache,
         )
         items.append(
             Item(f"artefact/{take.name}", f"artefact-{take.name}", "artefact", f, d, usable=False)

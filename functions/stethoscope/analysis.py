@@ -20,6 +20,7 @@ from stethoscope.heart.analysis import (
     withhold_unusable,
 )
 from stethoscope.heart.model import HeartModel
+from stethoscope.hum import remove_mains_hum
 from stethoscope.lung.analysis import ANALYSIS_RATE_HZ as LUNG_RATE_HZ
 from stethoscope.lung.analysis import MIN_SAMPLE_RATE_HZ as LUNG_MIN_SAMPLE_RATE_HZ
 from stethoscope.lung.analysis import LungAnalysis, analyze_lung, without_findings
@@ -37,6 +38,7 @@ class _Measured(TypedDict):
     duration_s: float
     level_dbfs: float
     clipping_fraction: float
+    mains_hum_hz: float | None  # mains hum notched out before the analysis (`hum.py`)
 
 
 @dataclass(frozen=True)
@@ -105,12 +107,13 @@ def analyze_decoded(
     _check_kind(kind)
     if audio.sample_rate_hz > analysis_rate_hz(kind) * 1.01:
         audio = _decimated(audio, analysis_rate_hz(kind))
-    x = audio.samples.astype(np.float64)
+    x, mains_hz = remove_mains_hum(audio.samples.astype(np.float64), audio.sample_rate_hz)
     rate = audio.sample_rate_hz
     measured = _Measured(
         duration_s=audio.duration_s,
         level_dbfs=audio.level_dbfs,
         clipping_fraction=audio.clipping_fraction,
+        mains_hum_hz=mains_hz,
     )
     heart = lung = None
     if kind == "heart":
@@ -158,7 +161,8 @@ def analyze_decoded(
         quality=quality,
         heart=None if heart is None else withhold_unusable(heart.heart, quality.usable),
         lung=lung_result,
-        parameters=_parameters(kind, rate),
+        parameters=_parameters(kind, rate)
+        | ({} if mains_hz is None else {"mains_hum_removed_hz": mains_hz}),
     )
     return DetailedAnalysis(result, x, rate, heart, lung)
 

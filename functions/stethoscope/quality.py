@@ -50,6 +50,8 @@ class QualityEvidence:
     #: reasons to list, not to reject (irregular breathing still has wheezes and crackles).
     learned_usable: float | None = None
     learned_threshold: float = 0.5
+    #: Mains hum notched out before the analysis (Hz), listed as a reason (not a rejection).
+    mains_hum_hz: float | None = None
     #: The rate the analysis ran at, and the lowest its features can be measured at (0: any).
     sample_rate_hz: float = 0.0
     min_sample_rate_hz: float = 0.0
@@ -65,6 +67,8 @@ def assess_quality(evidence: QualityEvidence) -> Quality:
     if evidence.level_dbfs < SILENT_LEVEL_DBFS:
         reasons.append("silent")
         hard = True
+    if evidence.mains_hum_hz is not None:
+        reasons.append("mains_hum")
     if evidence.sample_rate_hz < evidence.min_sample_rate_hz:
         reasons.append("low_sample_rate")
         hard = True

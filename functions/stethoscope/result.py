@@ -25,6 +25,7 @@ QualityReason = Literal[
     "uninterpretable",  # the learned gate does not recognise a heart recording it can interpret
     "not_breath_sounds",  # the lung quality model does not hear usable breath sounds
     "low_sample_rate",  # recorded at a rate too low for this kind (lung: below 2 kHz)
+    "mains_hum",  # 50/60 Hz hum was notched out before the analysis (check the device's grounding)
 ]
 RateFlag = Literal[
     "no_rate",  # no cycle found

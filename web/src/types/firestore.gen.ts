@@ -172,6 +172,7 @@ export interface Quality {
     | "uninterpretable"
     | "not_breath_sounds"
     | "low_sample_rate"
+    | "mains_hum"
   )[];
   /**
    * share of samples at full scale
