@@ -63,6 +63,7 @@ from stethoscope.lung.detectors import (  # noqa: E402
     detect,
     record_inputs,
     record_score,
+    within,
 )
 from stethoscope.lung.features import (  # noqa: E402
     RECORD_FEATURES,
@@ -567,10 +568,7 @@ def fit_model(train: list[Item]) -> tuple[dict[str, Any], dict[str, float]]:
     familiar = _familiar_range(train)
     low, high = np.array(familiar["familiar_low"]), np.array(familiar["familiar_high"])
     quality_items = [
-        i
-        for i in train
-        if i.source != "artefact"
-        or np.all((i.features.record >= low) & (i.features.record <= high))
+        i for i in train if i.source != "artefact" or within(i.features.record, low, high)
     ]
     q_x = np.array([i.features.record for i in quality_items])
     q_y = np.array([i.usable for i in quality_items])

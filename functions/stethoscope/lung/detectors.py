@@ -169,9 +169,8 @@ class LungDetectors:
     familiar_high: FloatArray
 
     def familiar(self, record: FloatArray) -> bool:
-        """Whether a recording summary lies within the range of the usable training takes (a
-        NaN anywhere is not familiar)."""
-        return bool(np.all((record >= self.familiar_low) & (record <= self.familiar_high)))
+        """Whether a recording summary lies within the range of the usable training takes."""
+        return within(record, self.familiar_low, self.familiar_high)
 
     @staticmethod
     def from_json(raw: dict[str, Any]) -> LungDetectors:
@@ -189,6 +188,11 @@ class LungDetectors:
             np.asarray(raw["quality"]["familiar_low"], dtype=np.float64),
             np.asarray(raw["quality"]["familiar_high"], dtype=np.float64),
         )
+
+
+def within(record: FloatArray, low: FloatArray, high: FloatArray) -> bool:
+    """Every value of `record` in `low`..`high` (a NaN anywhere is not within)."""
+    return bool(np.all((record >= low) & (record <= high)))
 
 
 @lru_cache(maxsize=1)
