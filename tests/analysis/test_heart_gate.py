@@ -118,6 +118,17 @@ def test_the_model_file_loads_and_carries_its_provenance() -> None:
     assert size <= 5 * 2**20
 
 
+def test_no_heart_model_reads_float_rounding() -> None:
+    """As for the lung heads (tests/analysis/test_lung.py): no standardised input varied in
+    training by as little as float rounding, in the shipped model or any fold's."""
+    raw = json.loads(MODEL_PATH.read_text())
+    parts = [raw, raw["circor_only"], *raw["folds"]]
+    names = ("murmur_presence", "murmur_systolic", "interpretable", "rate_correct")
+    scales = [np.asarray(part[n]["scale"]) for part in parts for n in names if n in part]
+    assert len(scales) >= 4 * len(parts) - 4
+    assert all(np.all(s >= 1e-3) for s in scales)
+
+
 def test_a_cycle_unlike_any_correctly_rated_one_caps_the_rate_confidence() -> None:
     """Issue 12: the envelope repeating at 1.5 cycles far better than at one (the decoded cycle
     is probably two thirds of the true one) never leaves a confident rate."""

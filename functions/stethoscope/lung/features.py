@@ -88,8 +88,19 @@ WINDOW_FEATURES = (
     *(f"rel_{k}_{n}" for k in ("mean", "max") for n in FRAME_FEATURES),
     *(f"rel_wide_mean_{n}" for n in WIDE_FEATURES),
 )
+#: Frame features measured against the recording's own median (the band levels and the level):
+#: their recording median is 0 by construction, so the summary leaves it out. (Until analysis
+#: 1.3.3 it was kept: float32 rounding made it ±1e-6, the quality head standardised that to ±4
+#: SD and read the rounding as information — the same noise take scored usable 0.80 on one
+#: machine and under the cut on another.)
+SELF_REFERENCED_FEATURES = (
+    *(f"band_{a:g}_{b:g}_db" for a, b in itertools.pairwise(BAND_EDGES_HZ)),
+    "level_db",
+)
+#: Columns of the frame features whose recording median the summary keeps.
+_MEDIAN_COLUMNS = [k for k, n in enumerate(FRAME_FEATURES) if n not in SELF_REFERENCED_FEATURES]
 RECORD_FEATURES = (
-    *(f"median_{n}" for n in FRAME_FEATURES),
+    *(f"median_{FRAME_FEATURES[k]}" for k in _MEDIAN_COLUMNS),
     *(f"spread_{n}" for n in FRAME_FEATURES),
     "shape_variability_db",
     "slope_db_per_octave",
@@ -309,7 +320,8 @@ def _windows(frames: FloatArray, spec: Spectrogram) -> tuple[FloatArray, FloatAr
 def _record(
     frames: FloatArray, band_db: FloatArray, level_db: FloatArray, spec: Spectrogram
 ) -> FloatArray:
-    """Recording summary: medians and spreads (90th - 10th percentile) of the frame features,
+    """Recording summary: medians (but of `SELF_REFERENCED_FEATURES`) and spreads (90th - 10th
+    percentile) of the frame features,
     how much the spectral shape changes from frame to frame (breath, heart sounds and crackles
     change it; noise whose level is modulated does not), the spectral slope, the share of
     50-100 Hz and the periodicity of the level at 0.4-2 s lags (heart beats)."""
@@ -327,4 +339,6 @@ def _record(
     acf = autocorrelation(level_db, unbiased=False)
     lo, hi = round(0.4 * rate), min(round(2.0 * rate), len(acf) - 1)
     periodicity = float(acf[lo:hi].max()) if hi > lo else 0.0
-    return np.concatenate([p50, p90 - p10, [shape_variability, slope, low_share, periodicity]])
+    return np.concatenate(
+        [p50[_MEDIAN_COLUMNS], p90 - p10, [shape_variability, slope, low_share, periodicity]]
+    )
