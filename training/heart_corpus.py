@@ -85,6 +85,7 @@ def non_heart(kind: str, seconds: float, fs_hz: float, seed: int) -> np.ndarray:
             float(rng.uniform(8.0, 40.0)),
             fs_hz,
             wheeze_hz=float(rng.uniform(150.0, 600.0)) if rng.random() < 0.5 else None,
+            wheeze_db_above_breath=None,  # the loud legacy wheeze the heart model was fitted on
             crackles_per_breath=int(rng.integers(0, 4)),
             heart_rate_bpm=None,
             seed=seed,

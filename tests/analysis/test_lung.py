@@ -169,6 +169,25 @@ def test_simulated_breath_noise_gets_no_findings() -> None:
     assert result.lung.wheeze_present is not True and result.lung.crackle_present is not True
 
 
+@pytest.mark.parametrize(("seconds", "seed"), [(20.0, 2), (30.0, 0)])
+def test_a_simulated_wheeze_is_found_in_a_usable_take(seconds: float, seed: int) -> None:
+    """The demo's and the web tests' lung take: an expiratory wheeze 3 dB above the breath sound
+    (`WHEEZE_DB_ABOVE_BREATH`). 1.3.2 called the older, 15 dB louder wheeze usable only through
+    its rounding inputs; 1.3.3 turns that one down, as a tone far louder than the breath."""
+    sim = simulate_lung(seconds, 18.0, 4000.0, wheeze_hz=400.0, seed=seed)
+    result = analyze(sim.samples, sim.sample_rate_hz, kind="lung")
+    assert result.quality.usable is True and result.lung is not None
+    assert result.lung.wheeze_present is True
+    found = [
+        any(w.start_s < b and w.end_s > a for w in result.lung.wheezes) for a, b, _ in sim.wheezes
+    ]
+    assert np.mean(found) >= 0.8
+    legacy = simulate_lung(
+        seconds, 18.0, 4000.0, wheeze_hz=400.0, wheeze_db_above_breath=None, seed=seed
+    )
+    assert analyze(legacy.samples, legacy.sample_rate_hz, kind="lung").quality.usable is False
+
+
 def test_a_heart_recording_is_not_a_usable_lung_recording() -> None:
     sim = simulate_heart(20.0, 80.0, 4000.0, seed=3)
     result = analyze(sim.samples, sim.sample_rate_hz, kind="lung")
