@@ -320,7 +320,7 @@ def _windows(frames: FloatArray, spec: Spectrogram) -> tuple[FloatArray, FloatAr
 def _record(
     frames: FloatArray, band_db: FloatArray, level_db: FloatArray, spec: Spectrogram
 ) -> FloatArray:
-    """Recording summary: medians (but of `SELF_REFERENCED_FEATURES`) and spreads (90th - 10th
+    """Recording summary: medians (except of `SELF_REFERENCED_FEATURES`) and spreads (90th - 10th
     percentile) of the frame features,
     how much the spectral shape changes from frame to frame (breath, heart sounds and crackles
     change it; noise whose level is modulated does not), the spectral slope, the share of
