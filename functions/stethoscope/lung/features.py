@@ -93,10 +93,7 @@ WINDOW_FEATURES = (
 #: 1.3.3 it was kept: float32 rounding made it ±1e-6, the quality head standardised that to ±4
 #: SD and read the rounding as information — the same noise take scored usable 0.80 on one
 #: machine and under the cut on another.)
-SELF_REFERENCED_FEATURES = (
-    *(f"band_{a:g}_{b:g}_db" for a, b in itertools.pairwise(BAND_EDGES_HZ)),
-    "level_db",
-)
+SELF_REFERENCED_FEATURES = (*(n for n in FRAME_FEATURES if n.startswith("band_")), "level_db")
 #: Columns of the frame features whose recording median the summary keeps.
 _MEDIAN_COLUMNS = [k for k, n in enumerate(FRAME_FEATURES) if n not in SELF_REFERENCED_FEATURES]
 RECORD_FEATURES = (
