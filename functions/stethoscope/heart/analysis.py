@@ -21,6 +21,7 @@ from stethoscope.heart.evidence import (
     harmonicity,
     relative_acf,
     spectrum_features,
+    voicing,
 )
 from stethoscope.heart.model import HeartModel, load_model
 from stethoscope.heart.murmur import (
@@ -240,11 +241,13 @@ def heart_rate_confidence(model: HeartModel, evidence: FloatArray) -> tuple[floa
     """P(rate within 5 bpm) from the learned model, capped at `rate_cycle_range.cap` when the
     cycle cues fall outside the range of correctly rated training recordings; and whether they
     did (`evidence` in `RATE_EVIDENCE_NAMES` order)."""
-    p = model.rate_correct.probability(evidence[: len(EVIDENCE_NAMES)])
+    named = dict(zip(RATE_EVIDENCE_NAMES, evidence.tolist(), strict=True))
+    p = model.rate_correct.probability(
+        np.array([named[n] for n in model.rate_correct.feature_names])
+    )
     limits = model.rate_cycle_range
     if limits is None:
         return p, False
-    named = dict(zip(RATE_EVIDENCE_NAMES, evidence.tolist(), strict=True))
     doubtful = limits.outside(named)
     return (min(p, limits.cap) if doubtful else p), doubtful
 
@@ -409,6 +412,7 @@ def _evidence(
         log_beats=float(np.log1p(len(seg.beats.s1_onset_s))),
         hypothesis_margin=HYPOTHESIS_MARGIN_CAP,
         harmonicity=harmonicity(x, fs_hz),
+        voicing=voicing(x, fs_hz),
     )
     systole = seg.beats.s2_onset_s - seg.beats.s1_onset_s
     if len(rr) and len(systole):
