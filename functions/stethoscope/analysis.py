@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stethoscope import resampling
+from stethoscope.allocator import reuse_freed_memory
 from stethoscope.audio import DecodedAudio, condition_samples, read_recording
 from stethoscope.errors import AnalysisInputError
 from stethoscope.heart.analysis import ANALYSIS_RATE_HZ as HEART_RATE_HZ
@@ -105,6 +106,7 @@ def analyze_decoded(
 ) -> DetailedAnalysis:
     """Analyse decoded audio (already at the analysis rate, or decimated here)."""
     _check_kind(kind)
+    reuse_freed_memory()  # once per process: no page faults for the arrays of each analysis
     if audio.sample_rate_hz > analysis_rate_hz(kind) * 1.01:
         audio = _decimated(audio, analysis_rate_hz(kind))
     x, mains_hz = remove_mains_hum(audio.samples.astype(np.float64), audio.sample_rate_hz)

@@ -59,10 +59,14 @@ class BlockResampler:
     def _emit(self, stop: int) -> FloatArray:
         if stop <= self._next or len(self._buffer) == 0:
             return np.zeros(0, dtype=np.float32)
-        y = signal.upfirdn(self._h, self._buffer, self.up, self.down)
         offset = self._start * self.up // self.down
         first = max(self._next, self._skip)
-        out: FloatArray = np.asarray(y[first - offset : stop - offset], dtype=np.float32)
+        out: FloatArray
+        if self.up == 1 and first >= offset:
+            out = _decimate(self._h, self._buffer, self.down, first - offset, stop - offset)
+        else:
+            y = signal.upfirdn(self._h, self._buffer, self.up, self.down)
+            out = np.asarray(y[first - offset : stop - offset], dtype=np.float32)
         self._next = stop
         # keep only the inputs that outputs from `stop` on still need
         oldest = (stop * self.down - len(self._h)) // self.up + 1
@@ -70,6 +74,41 @@ class BlockResampler:
         self._buffer = self._buffer[keep_from - self._start :]
         self._start = keep_from
         return out
+
+
+def _decimate(h: FloatArray, x: FloatArray, down: int, lo: int, hi: int) -> FloatArray:
+    """`scipy.signal.upfirdn(h, x, 1, down)[lo:hi]` bit for bit, in half the time for the
+    short filters of whole-number rate ratios (4 -> 2 kHz: 41 taps).
+
+    `upfirdn` sums each output in a scalar loop, tap after tap in float32; here every tap is
+    one vectorised multiply-add over all the outputs, in the same order and float32 rounding
+    (inputs are read from a polyphase copy, so each tap's inputs are contiguous). Zero taps and
+    the zeros outside `x` add +-0.0 to a sum that is never -0.0, which changes nothing, so they
+    are skipped or padded.
+    """
+    taps = len(h)
+    hi = min(hi, -(-(len(x) + taps - 1) // down))  # upfirdn's output length
+    n_out = max(0, hi - lo)
+    total = np.zeros(n_out, dtype=np.float32)
+    if n_out == 0:
+        return total
+    # output n sums x[n * down - taps + 1 + i] * h[taps - 1 - i] over i = 0 .. taps - 1
+    first = lo * down - taps + 1  # the input index of term 0 of output `lo`
+    end = (hi - 1) * down + 1  # one past the last input index used
+    window = np.zeros(end - first + down, dtype=np.float32)  # window[k] = x[first + k]
+    inside = x[max(first, 0) : end]
+    window[max(0, -first) : max(0, -first) + len(inside)] = inside
+    rows = len(window) // down
+    # phases[p, r] = window[r * down + p]: each tap reads one contiguous run of a row
+    phases = window[: rows * down].reshape(rows, down).T.copy()
+    term = np.empty(n_out, dtype=np.float32)
+    for i, coefficient in enumerate(h[::-1].tolist()):
+        if coefficient == 0.0:
+            continue
+        row, phase = divmod(i, down)
+        np.multiply(phases[phase, row : row + n_out], np.float32(coefficient), out=term)
+        np.add(total, term, out=total)
+    return total
 
 
 @lru_cache(maxsize=16)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import signal
+from scipy import fft, signal
 
-from stethoscope.envelope import _butter, bandpass, smooth
+from stethoscope.envelope import _butter, analytic_amplitude, bandpass, smooth
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -38,3 +38,11 @@ def test_cached_design_is_not_changed_by_filtering() -> None:
 def test_too_short_for_the_padding_is_refused_like_scipy() -> None:
     with pytest.raises(ValueError, match="padlen"):
         bandpass(np.ones(27), 4000.0, 100.0, 1000.0)
+
+
+@pytest.mark.parametrize("n", [7, 1000, 1001, 60_000, 40_001])
+def test_analytic_amplitude_is_hilberts_up_to_rounding(n: int) -> None:
+    x = np.random.default_rng(n).standard_normal(n)
+    n_fft = fft.next_fast_len(n, real=True)
+    expected = np.abs(signal.hilbert(x, N=n_fft)[:n])
+    np.testing.assert_allclose(analytic_amplitude(x), expected, rtol=1e-12, atol=1e-12)

@@ -13,7 +13,13 @@ from stethoscope import AnalysisInputError, analyze
 from stethoscope.analysis import analysis_rate_hz, analyze_file_detailed
 from stethoscope.audio import condition_samples, read_recording
 from stethoscope.levels import LevelMeter, measure
-from stethoscope.resampling import BlockResampler, rate_ratio, resample
+from stethoscope.resampling import (
+    BlockResampler,
+    _decimate,
+    _padded_filter,
+    rate_ratio,
+    resample,
+)
 from stethoscope.simulate import simulate_heart
 
 from .conftest import WavWriter
@@ -48,6 +54,44 @@ def test_block_resampler_equals_resample_poly(rate: int, target: int, n: int) ->
     whole, out_rate = resample(x, rate, target)
     np.testing.assert_allclose(whole, reference, atol=1e-6)
     assert out_rate == pytest.approx(rate * ratio.numerator / ratio.denominator)
+
+
+@pytest.mark.parametrize(("rate", "target"), [(4000, 2000), (8000, 2000), (48000, 2000)])
+def test_whole_number_decimation_is_upfirdn_bit_for_bit(rate: int, target: int) -> None:
+    """Rate ratios 1/down take the vectorised FIR (`_decimate`): the float32 samples are exactly
+    those of scipy's upfirdn with the same filter, block by block or whole."""
+    rng = np.random.default_rng(rate)
+    n = 100_001
+    x = rng.standard_normal(n).astype(np.float32)
+    x[:5000] = 0.0  # sums that are exactly zero
+    ratio = rate_ratio(rate, target)
+    assert ratio.numerator == 1
+    h, skip = _padded_filter(1, ratio.denominator)
+    n_out = -(-n // ratio.denominator)
+    reference = signal.upfirdn(h, x, 1, ratio.denominator)[skip : skip + n_out]
+    resampler = BlockResampler(1, ratio.denominator)
+    parts, i = [], 0
+    while i < n:
+        k = int(rng.integers(1, 20_000))
+        parts.append(resampler.push(x[i : i + k]))
+        i += k
+    parts.append(resampler.finish())
+    streamed = np.concatenate(parts)
+    whole, _ = resample(x, rate, target)
+    for got in (streamed, whole):
+        assert got.dtype == np.float32
+        assert np.array_equal(got.view(np.uint32), reference.view(np.uint32))
+
+
+@pytest.mark.parametrize("down", [2, 3, 24])
+def test_decimate_slices_are_upfirdns(down: int) -> None:
+    rng = np.random.default_rng(down)
+    h, _ = _padded_filter(1, down)
+    for n in (1, 5, 777, 10_000):
+        x = rng.standard_normal(n).astype(np.float32)
+        full = signal.upfirdn(h, x, 1, down)
+        for lo, hi in ((0, len(full)), (3, len(full) + 9), (len(full) // 2, len(full) // 2 + 1)):
+            assert np.array_equal(_decimate(h, x, down, lo, hi), full[lo:hi])
 
 
 def test_never_upsamples() -> None:

@@ -420,11 +420,11 @@ def _evidence(
     if rate_bpm is not None and cycle is not None:
         values["rate_disagreement"] = min(1.0, abs(float(np.log(rate_bpm / cycle.heart_rate_bpm))))
         values["rate_bpm_per_100"] = rate_bpm / 100.0
-        half, third = relative_acf(rel, seg.envelope.frame_rate_hz, 60.0 / rate_bpm)
-        values["acf_half"], values["acf_third"] = half, third
-        three_halves, double = relative_acf(
-            rel, seg.envelope.frame_rate_hz, 60.0 / rate_bpm, (1.5, 2.0)
+        # one autocorrelation for all four lags (each is read off it on its own)
+        half, third, three_halves, double = relative_acf(
+            rel, seg.envelope.frame_rate_hz, 60.0 / rate_bpm, (0.5, 1.0 / 3.0, 1.5, 2.0)
         )
+        values["acf_half"], values["acf_third"] = half, third
         values["acf_three_halves"], values["acf_double"] = three_halves, double
     hyp = seg.hypotheses
     if len(hyp) >= 2:

@@ -17,6 +17,7 @@ the murmur-timing reasoning of the CirCor annotation protocol (Oliveira et al. 2
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -200,12 +201,43 @@ def _band_powers(x: FloatArray, fs_hz: float) -> _BandPowers:
     hop = max(1, round(0.01 * fs_hz))
     if len(x) < nperseg:
         x = np.pad(x, (0, nperseg - len(x)))
+    layout = _frame_layout(nperseg, fs_hz)
     frames = np.lib.stride_tricks.sliding_window_view(x, nperseg)[::hop]
-    spec = np.fft.rfft(frames * signal.get_window("hann", nperseg), axis=1)
-    power = (spec.real**2 + spec.imag**2).T
-    freqs = np.fft.rfftfreq(nperseg, 1.0 / fs_hz)
-    columns = [power[(freqs >= a) & (freqs < min(b, fs_hz / 2))].sum(axis=0) for a, b in BANDS_HZ]
-    low = power[(freqs >= 25) & (freqs < 150)].sum(axis=0)
-    high = power[(freqs >= 150) & (freqs < min(600.0, fs_hz / 2))].sum(axis=0)
+    spec = np.fft.rfft(frames * layout.window, axis=1)
+    # (bins, frames) in C order: each band is a block of whole rows, summed row after row as
+    # the boolean-mask copies that this replaces were (bit for bit the same sums)
+    power = np.ascontiguousarray((spec.real**2 + spec.imag**2).T)
+    columns = [power[a:b].sum(axis=0) for a, b in layout.bands]
+    low = power[slice(*layout.low)].sum(axis=0)
+    high = power[slice(*layout.high)].sum(axis=0)
     columns.append(high / (low + high + 1e-20))
     return _BandPowers(0.5 * nperseg / fs_hz, fs_hz / hop, np.stack(columns, axis=1))
+
+
+@dataclass(frozen=True)
+class _FrameLayout:
+    """The Hann window of a frame length and the FFT bins of each band, as [start, stop)."""
+
+    window: FloatArray  # shared through the cache: read-only
+    bands: tuple[tuple[int, int], ...]  # `BANDS_HZ`
+    low: tuple[int, int]  # 25-150 Hz
+    high: tuple[int, int]  # 150-600 Hz
+
+
+@lru_cache(maxsize=16)
+def _frame_layout(nperseg: int, fs_hz: float) -> _FrameLayout:
+    """Cached per frame length and rate (a few serve every recording)."""
+    window: FloatArray = signal.get_window("hann", nperseg)
+    window.flags.writeable = False
+    freqs = np.fft.rfftfreq(nperseg, 1.0 / fs_hz)
+
+    def bins(low_hz: float, high_hz: float) -> tuple[int, int]:
+        inside = np.flatnonzero((freqs >= low_hz) & (freqs < high_hz))  # contiguous: sorted
+        return (int(inside[0]), int(inside[-1]) + 1) if len(inside) else (0, 0)
+
+    return _FrameLayout(
+        window,
+        tuple(bins(a, min(b, fs_hz / 2)) for a, b in BANDS_HZ),
+        bins(25.0, 150.0),
+        bins(150.0, min(600.0, fs_hz / 2)),
+    )
