@@ -27,7 +27,11 @@ from stethoscope.resampling import resample_blocks
 
 MIN_SAMPLE_RATE_HZ = 1000
 MAX_SAMPLE_RATE_HZ = 384_000
-MIN_DURATION_S = 1.0
+#: Shorter than this is refused (`too_short`): less than a quarter of a second is not a take. Longer
+#: but still short takes are analysed and come out unusable with the reason `too_short` (below
+#: 1.5 s for heart, 2 s for lung; `quality.py`), so a short take gets a result, not an error —
+#: until session 8 the floor was 1 s, and SPRSound's 0.3 s training file counted as an error.
+MIN_DURATION_S = 0.25
 MAX_DURATION_S = 600.0
 #: Containers accepted (libsndfile major formats). Recordings are WAV; FLAC/AIFF cost nothing.
 ACCEPTED_FORMATS = frozenset({"WAV", "WAVEX", "RF64", "W64", "FLAC", "AIFF"})

@@ -100,7 +100,7 @@ def test_lung_recording_is_analysed(
         (b"", "not_audio"),
         (b"patient: 1234, notes only\n" * 50, "not_audio"),
         (heart_wav(10.0)[:20_000], "truncated"),
-        (heart_wav(0.5), "too_short"),
+        (heart_wav(0.2), "too_short"),
     ],
     ids=["corrupt", "empty", "text", "truncated", "too-short"],
 )
