@@ -240,38 +240,27 @@ def examples(data: Path) -> list[Example]:
         )  # fmt: skip
     later_rng = np.random.default_rng(SEED + 3)
     for k, kind in enumerate(NON_HEART_KINDS):
-        if kind not in LATER_KINDS:
-            continue
-        for j in range(SYNTHETIC_PER_KIND):
-            name, group = f"synthetic/{kind}/{j}", f"n{kind}{j}"
-            seconds = float(later_rng.choice([2.5, 5.0, 10.0, 20.0, 30.0]))
-            take = (kind, seconds, SEED + 1000 * k + j)
-            out.append(Example(name, "synthetic", group, False, synthetic=take, later=True))
-            seconds = float(later_rng.uniform(1.5, 3.0))
-            clip = (kind, seconds, SEED + 250_000 + 1000 * k + j)
-            out.append(
-                Example(f"{name}#clip", "synthetic_clip", group, False, synthetic=clip, later=True)
-            )
+        if kind in LATER_KINDS:
+            for j in range(SYNTHETIC_PER_KIND):
+                out += later_take_and_clip(kind, str(j), SEED + 1000 * k + j, later_rng)
     extra_rng = np.random.default_rng(SEED + 4)
     for kind, count in EXTRA_TAKES.items():
         k = NON_HEART_KINDS.index(kind)
         for j in range(count):
-            name, group = f"synthetic/{kind}/extra{j}", f"n{kind}extra{j}"
-            seconds = float(extra_rng.choice([2.5, 5.0, 10.0, 20.0, 30.0]))
-            take = (kind, seconds, SEED + 600_000 + 1000 * k + j)
-            out.append(Example(name, "synthetic", group, False, synthetic=take, later=True))
-            seconds = float(extra_rng.uniform(1.5, 3.0))
-            clip = (kind, seconds, SEED + 850_000 + 1000 * k + j)
-            out.append(
-                Example(f"{name}#clip", "synthetic_clip", group, False, synthetic=clip, later=True)
-            )
+            out += later_take_and_clip(kind, f"extra{j}", SEED + 600_000 + 1000 * k + j, extra_rng)
     return out
 
 
-def is_later(ex: Example) -> bool:
-    """An example drawn after the first dealing (`LATER_KINDS`, `EXTRA_TAKES`): dealt into folds
-    on its own."""
-    return ex.later
+def later_take_and_clip(kind: str, tag: str, seed: int, rng: np.random.Generator) -> list[Example]:
+    """A take of `kind` (2.5-30 s) and a 1.5-3 s clip (seed + 250,000), one group, dealt into folds
+    after the first dealing (`Example.later`)."""
+    name, group = f"synthetic/{kind}/{tag}", f"n{kind}{tag}"
+    seconds = float(rng.choice([2.5, 5.0, 10.0, 20.0, 30.0]))
+    take = Example(name, "synthetic", group, False, synthetic=(kind, seconds, seed), later=True)
+    clip_s = float(rng.uniform(1.5, 3.0))
+    clip = Example(f"{name}#clip", "synthetic_clip", group, False,
+                   synthetic=(kind, clip_s, seed + 250_000), later=True)  # fmt: skip
+    return [take, clip]
 
 
 def synthetic_heart(seconds: float, fs_hz: float, seed: int) -> np.ndarray:
@@ -547,16 +536,16 @@ def main() -> None:
     items = examples(args.data)
     # Folds: CirCor groups stratified by patient murmur; other sources spread by group.
     # `LATER_KINDS` are dealt round-robin by group afterwards, leaving the rest as it was.
-    first = np.flatnonzero([not is_later(ex) for ex in items])
+    first = np.flatnonzero([not ex.later for ex in items])
     strata = np.array([items[i].patient_murmur or items[i].source for i in first])
     groups = np.array([items[i].group for i in first])
     splitter = StratifiedGroupKFold(N_FOLDS, shuffle=True, random_state=SEED)
     fold_of = np.zeros(len(items), dtype=int)
     for k, (_, test) in enumerate(splitter.split(np.zeros(len(first)), strata, groups)):
         fold_of[first[test]] = k
-    later_groups = sorted({ex.group for ex in items if is_later(ex)})
+    later_groups = sorted({ex.group for ex in items if ex.later})
     for i, ex in enumerate(items):
-        if is_later(ex):
+        if ex.later:
             fold_of[i] = later_groups.index(ex.group) % N_FOLDS
     fold_decoders, decoder, seg_figures = tune_decoder(args.data, items, fold_of)
     print(f"decoder: {decoder} (folds: {fold_decoders}); {seg_figures}")
