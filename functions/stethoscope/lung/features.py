@@ -150,8 +150,10 @@ def lung_features(x: FloatArray, fs_hz: float, spec: Spectrogram | None = None) 
     flatness_db = 10 * np.log10(
         np.exp(np.mean(np.log(broad_power + 1e-20), axis=0)) / (broad_mean + 1e-20) + 1e-20
     )
-    band_rel = band_db - np.median(band_db, axis=1, keepdims=True)
-    level_rel = level_db - np.median(level_db)
+    band_median = np.median(band_db, axis=1)
+    level_median = float(np.median(level_db))
+    band_rel = band_db - band_median[:, None]
+    level_rel = level_db - level_median
 
     prominence = _prominence_db(power_db, freqs)
     ridge = _ridge_db(prominence)
@@ -186,9 +188,12 @@ def lung_features(x: FloatArray, fs_hz: float, spec: Spectrogram | None = None) 
             clicks,
         ]
     )
-    windows, starts, ends = _windows(frames, spec)
+    # one partition of the frames serves the windows' context and the recording summary
+    frame_percentiles = np.percentile(frames, [10, 50, CONTEXT_PERCENTILE], axis=0)
+    windows, starts, ends = _windows(frames, frame_percentiles[2], spec)
     spread = np.percentile(windows[:, : 2 * len(FRAME_FEATURES)], [10, 90], axis=0).ravel()
-    record = np.concatenate([_record(frames, band_db, level_db, spec), spread])
+    summary = _record(frame_percentiles, band_db, band_median, level_db, level_median, spec)
+    record = np.concatenate([summary, spread])
     return LungFeatures(spec, frames, hz_low, hz_high, loudest_s, windows, starts, ends, record)
 
 
@@ -285,14 +290,16 @@ def _clicks(y: FloatArray, hop: int, first: int, n_frames: int, fs_hz: float) ->
     return counts
 
 
-def _windows(frames: FloatArray, spec: Spectrogram) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Mean and max of the frame features over half-overlapping windows, plus context."""
+def _windows(
+    frames: FloatArray, frame_context: FloatArray, spec: Spectrogram
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Mean and max of the frame features over half-overlapping windows, plus context
+    (`frame_context`: the recording's `CONTEXT_PERCENTILE` of every frame feature)."""
     n = len(frames)
     count = max(1, 1 + (n - WINDOW_FRAMES) // HOP_FRAMES) if n >= 1 else 0
     index = np.arange(count)[:, None] * HOP_FRAMES + np.arange(min(WINDOW_FRAMES, n))[None, :]
     stacked = frames[index]  # (windows, frames, features)
-    context_cols = [FRAME_FEATURES.index(c) for c in CONTEXT_FEATURES]
-    context = np.percentile(frames[:, context_cols], CONTEXT_PERCENTILE, axis=0)
+    context = frame_context[[FRAME_FEATURES.index(c) for c in CONTEXT_FEATURES]]
     wide_cols = [FRAME_FEATURES.index(c) for c in WIDE_FEATURES]
     sums = np.concatenate([np.zeros((1, len(wide_cols))), np.cumsum(frames[:, wide_cols], axis=0)])
     centre = index[:, 0] + min(WINDOW_FRAMES // 2, n // 2)
@@ -315,23 +322,27 @@ def _windows(frames: FloatArray, spec: Spectrogram) -> tuple[FloatArray, FloatAr
 
 
 def _record(
-    frames: FloatArray, band_db: FloatArray, level_db: FloatArray, spec: Spectrogram
+    frame_percentiles: FloatArray,
+    band_db: FloatArray,
+    band_median_db: FloatArray,
+    level_db: FloatArray,
+    level_median_db: float,
+    spec: Spectrogram,
 ) -> FloatArray:
     """Recording summary: medians (except of `SELF_REFERENCED_FEATURES`) and spreads (90th - 10th
-    percentile) of the frame features,
+    percentile) of the frame features (`frame_percentiles`: their 10th, 50th and 90th),
     how much the spectral shape changes from frame to frame (breath, heart sounds and crackles
     change it; noise whose level is modulated does not), the spectral slope, the share of
     50-100 Hz and the periodicity of the level at 0.4-2 s lags (heart beats)."""
-    p10, p50, p90 = np.percentile(frames, [10, 50, 90], axis=0)
+    p10, p50, p90 = frame_percentiles
     shape = band_db - band_db.mean(axis=0, keepdims=True)
     shape_variability = float(
         np.mean(np.std(shape - np.median(shape, axis=1, keepdims=True), axis=1))
     )
     centres = np.sqrt(np.array(BAND_EDGES_HZ[:-1]) * np.array(BAND_EDGES_HZ[1:]))
-    med = np.median(band_db, axis=1)
     octave = np.log2(centres)
-    slope = float(np.polyfit(octave[1:], med[1:], 1)[0])
-    low_share = float(med[0] - np.median(level_db))
+    slope = float(np.polyfit(octave[1:], band_median_db[1:], 1)[0])
+    low_share = float(band_median_db[0] - level_median_db)
     rate = 1.0 / spec.hop_s
     acf = autocorrelation(level_db, unbiased=False)
     lo, hi = round(0.4 * rate), min(round(2.0 * rate), len(acf) - 1)
