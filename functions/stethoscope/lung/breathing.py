@@ -23,6 +23,7 @@ from scipy import ndimage, signal
 from stethoscope.arrays import FloatArray
 from stethoscope.envelope import autocorrelation, smooth
 from stethoscope.lung.wheeze import Spectrogram, TonalPeaks
+from stethoscope.order_statistics import median
 
 BREATH_BAND_HZ = (150.0, 1000.0)
 MEDIAN_WINDOW_S = 0.35
@@ -51,9 +52,9 @@ class Breathing:
         irregular and the median cut cycle is the better summary."""
         lengths = self.cycle_end_s - self.cycle_start_s
         if self.period_s is None:
-            rate = 60.0 / float(np.median(lengths)) if len(lengths) >= 2 else None
-        elif len(lengths) >= 3 and abs(float(np.median(lengths)) / self.period_s - 1.0) > 0.15:
-            rate = 60.0 / float(np.median(lengths))
+            rate = 60.0 / float(median(lengths)) if len(lengths) >= 2 else None
+        elif len(lengths) >= 3 and abs(float(median(lengths)) / self.period_s - 1.0) > 0.15:
+            rate = 60.0 / float(median(lengths))
         else:
             rate = 60.0 / self.period_s
         # the cut cycles can wander outside the range the period was searched in: no rate then
@@ -74,7 +75,7 @@ def breath_envelope(spec: Spectrogram, tonal: TonalPeaks) -> BreathEnvelope:
     tonal_frames = np.flatnonzero(footprint.any(axis=0))
     if len(tonal_frames):
         part = power[:, tonal_frames]
-        typical = np.median(part, axis=0, keepdims=True)
+        typical = median(part, axis=0)[None, :]
         power[:, tonal_frames] = np.where(footprint[:, tonal_frames], typical, part)
     log_amplitude = 0.5 * np.log(power.mean(axis=0) + 1e-30)
     rate = 1.0 / spec.hop_s

@@ -37,6 +37,7 @@ from scipy import ndimage
 from stethoscope.arrays import FloatArray
 from stethoscope.envelope import autocorrelation, bandpass
 from stethoscope.lung.wheeze import HIGH_PITCHED, Spectrogram, spectrogram
+from stethoscope.order_statistics import median, percentile
 
 BAND_EDGES_HZ = (50.0, 100.0, 150.0, 200.0, 300.0, 400.0, 600.0, 800.0, 1000.0)
 BROAD_BAND_HZ = (100.0, 1000.0)
@@ -150,8 +151,8 @@ def lung_features(x: FloatArray, fs_hz: float, spec: Spectrogram | None = None) 
     flatness_db = 10 * np.log10(
         np.exp(np.mean(np.log(broad_power + 1e-20), axis=0)) / (broad_mean + 1e-20) + 1e-20
     )
-    band_median = np.median(band_db, axis=1)
-    level_median = float(np.median(level_db))
+    band_median = median(band_db, axis=1)
+    level_median = float(median(level_db))
     band_rel = band_db - band_median[:, None]
     level_rel = level_db - level_median
 
@@ -188,10 +189,10 @@ def lung_features(x: FloatArray, fs_hz: float, spec: Spectrogram | None = None) 
             clicks,
         ]
     )
-    # one partition of the frames serves the windows' context and the recording summary
-    frame_percentiles = np.percentile(frames, [10, 50, CONTEXT_PERCENTILE], axis=0)
+    # one sort of the frames serves the windows' context and the recording summary
+    frame_percentiles = percentile(frames, [10, 50, CONTEXT_PERCENTILE], axis=0)
     windows, starts, ends = _windows(frames, frame_percentiles[2], spec)
-    spread = np.percentile(windows[:, : 2 * len(FRAME_FEATURES)], [10, 90], axis=0).ravel()
+    spread = percentile(windows[:, : 2 * len(FRAME_FEATURES)], [10, 90], axis=0).ravel()
     summary = _record(frame_percentiles, band_db, band_median, level_db, level_median, spec)
     record = np.concatenate([summary, spread])
     return LungFeatures(spec, frames, hz_low, hz_high, loudest_s, windows, starts, ends, record)
@@ -261,7 +262,7 @@ def _transients(
     peak = energy.max(axis=1)
     mean = squares.mean(axis=1)
     background = ndimage.median_filter(mean, size=background_frames, mode="nearest")
-    floor = max(float(np.percentile(mean, 5)), 1e-20)
+    floor = max(float(percentile(mean, 5)), 1e-20)
     transient = 10 * np.log10((peak + 1e-20) / np.maximum(background, floor))
     crest = 10 * np.log10((squares.max(axis=1) + 1e-20) / (mean + 1e-20))
     offset = loudest * sub + sub // 2
@@ -281,7 +282,7 @@ def _clicks(y: FloatArray, hop: int, first: int, n_frames: int, fs_hz: float) ->
     energy = np.square(padded[first : first + n * sub]).reshape(n, sub).mean(axis=1)
     size = max(3, round(CLICK_BACKGROUND_S / CLICK_PIECE_S) | 1)
     background = ndimage.median_filter(energy, size=size, mode="nearest")
-    floor = max(float(np.percentile(energy, 5)), 1e-20)
+    floor = max(float(percentile(energy, 5)), 1e-20)
     ratio = energy / np.maximum(background, floor)
     per = ratio.reshape(n_frames, per_frame)
     counts: FloatArray = np.column_stack(
@@ -312,7 +313,7 @@ def _windows(
             own[:, : -len(wide_cols)],
             np.repeat(context[None, :], count, axis=0),
             wide,
-            own - np.median(own, axis=0, keepdims=True),
+            own - median(own, axis=0)[None, :],
         ]
     )
     half = 0.5 * spec.window_s
@@ -336,9 +337,7 @@ def _record(
     50-100 Hz and the periodicity of the level at 0.4-2 s lags (heart beats)."""
     p10, p50, p90 = frame_percentiles
     shape = band_db - band_db.mean(axis=0, keepdims=True)
-    shape_variability = float(
-        np.mean(np.std(shape - np.median(shape, axis=1, keepdims=True), axis=1))
-    )
+    shape_variability = float(np.mean(np.std(shape - median(shape, axis=1)[:, None], axis=1)))
     centres = np.sqrt(np.array(BAND_EDGES_HZ[:-1]) * np.array(BAND_EDGES_HZ[1:]))
     octave = np.log2(centres)
     slope = float(np.polyfit(octave[1:], band_median_db[1:], 1)[0])

@@ -21,6 +21,7 @@ import numpy.typing as npt
 from scipy import ndimage, signal
 
 from stethoscope.arrays import FloatArray
+from stethoscope.order_statistics import median
 
 MAX_TONAL_BINS_PER_FRAME = 4
 ROLL_OFF_FLOOR_DB = 10.0
@@ -125,13 +126,13 @@ def tonal_peaks(spec: Spectrogram, search: RidgeSearch, tonal_db: float) -> Tona
     part = power[a:b]
     # a steep roll-off (a band-limited microphone) must not drag the smoothed spectrum down and
     # make every bin above it look tonal: levels far below the frame's median count at that floor
-    floor = np.median(part[::MEDIAN_STRIDE], axis=0, keepdims=True) - ROLL_OFF_FLOOR_DB
+    floor = median(part[::MEDIAN_STRIDE], axis=0)[None, :] - ROLL_OFF_FLOOR_DB
     background = ndimage.uniform_filter1d(np.maximum(part, floor), width, axis=0, mode="nearest")
     prominence = np.zeros_like(power)
     prominence[a:b] = part - background
     inner = part[lo - a - 1 : hi - a + 1]
     local_max = (inner[1:-1] >= inner[:-2]) & (inner[1:-1] >= inner[2:])
-    typical = np.median(inner[1:-1, ::MEDIAN_STRIDE], axis=1, keepdims=True)
+    typical = median(inner[1:-1, ::MEDIAN_STRIDE], axis=1)[:, None]
     transient = inner[1:-1] - typical >= search.transient_db
     tonal = np.zeros(power.shape, dtype=bool)
     tonal[lo:hi] = (prominence[lo:hi] >= tonal_db) & transient & local_max
