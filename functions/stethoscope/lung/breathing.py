@@ -22,10 +22,11 @@ from scipy import ndimage, signal
 
 from stethoscope.arrays import FloatArray
 from stethoscope.envelope import autocorrelation, smooth
-from stethoscope.lung.wheeze import Spectrogram, TonalPeaks
+from stethoscope.lung.wheeze import LINEAR_POWER_TOP_HZ, Spectrogram, TonalPeaks
 from stethoscope.order_statistics import median
 
 BREATH_BAND_HZ = (150.0, 1000.0)
+assert BREATH_BAND_HZ[1] < LINEAR_POWER_TOP_HZ  # the spectrogram's linear rows hold the band
 MEDIAN_WINDOW_S = 0.35
 MIN_RATE_BPM = 8.0
 MAX_RATE_BPM = 60.0
@@ -69,7 +70,7 @@ def breath_envelope(spec: Spectrogram, tonal: TonalPeaks) -> BreathEnvelope:
     removes the short sounds left (heart sounds, crackles)."""
     freqs = spec.freqs_hz
     band = (freqs >= BREATH_BAND_HZ[0]) & (freqs <= min(BREATH_BAND_HZ[1], 0.95 * freqs[-1]))
-    power = 10.0 ** (spec.power_db[band] / 10.0)
+    power = spec.linear_power[band[: len(spec.linear_power)]]  # a copy: changed below
     footprint = tonal.footprint[band]
     # most frames hold no tonal line: only those that do need their median
     tonal_frames = np.flatnonzero(footprint.any(axis=0))

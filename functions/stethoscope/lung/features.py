@@ -36,7 +36,7 @@ from scipy import ndimage
 
 from stethoscope.arrays import FloatArray
 from stethoscope.envelope import autocorrelation, bandpass
-from stethoscope.lung.wheeze import HIGH_PITCHED, Spectrogram, spectrogram
+from stethoscope.lung.wheeze import HIGH_PITCHED, LINEAR_POWER_TOP_HZ, Spectrogram, spectrogram
 from stethoscope.order_statistics import median, percentile
 
 BAND_EDGES_HZ = (50.0, 100.0, 150.0, 200.0, 300.0, 400.0, 600.0, 800.0, 1000.0)
@@ -44,6 +44,7 @@ BROAD_BAND_HZ = (100.0, 1000.0)
 LOW_TONAL_HZ = (80.0, 250.0)
 HIGH_TONAL_HZ = (250.0, 1000.0)
 TONAL_SMOOTHING_HZ = 125.0
+assert BAND_EDGES_HZ[-1] + TONAL_SMOOTHING_HZ <= LINEAR_POWER_TOP_HZ  # the rows read
 SUBFRAMES = 4  # 4 ms pieces of a 16 ms frame
 BACKGROUND_S = 0.5
 #: Chosen by looking at 400 SPRSound recordings of all patients (crackle vs normal events,
@@ -134,7 +135,7 @@ def lung_features(x: FloatArray, fs_hz: float, spec: Spectrogram | None = None) 
     rows = int(np.searchsorted(spec.freqs_hz, BAND_EDGES_HZ[-1] + TONAL_SMOOTHING_HZ)) + 1
     freqs, power_db = spec.freqs_hz[:rows], spec.power_db[:rows]  # float32: halves the memory
     n_frames = power_db.shape[1]
-    power = 10.0 ** (power_db / 10.0)
+    power = spec.linear_power[:rows]
 
     # (band means over copies of the rows, as the detectors were fitted: numpy's float32 mean over
     # a view of the same rows can differ in the last bit)

@@ -28,6 +28,10 @@ ROLL_OFF_FLOOR_DB = 10.0
 #: Medians are taken over every 4th bin or frame: as good an estimate, four times cheaper.
 MEDIAN_STRIDE = 4
 SPECTROGRAM_BLOCK_FRAMES = 2048
+#: The lung analysis reads linear power (not dB) only up to here: the features' top band edge,
+#: 1000 Hz, plus the 125 Hz their smoothed spectrum reaches (features.py); the breath band ends at
+#: 1000 Hz (breathing.py).
+LINEAR_POWER_TOP_HZ = 1125.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,16 @@ class Spectrogram:
     power_db: FloatArray  # (freqs, times)
     window_s: float
     hop_s: float
+
+    @cached_property
+    def linear_power(self) -> FloatArray:
+        """10^(dB/10) of the rows up to the first at or above `LINEAR_POWER_TOP_HZ` (float32, as
+        `power_db`), computed once for the breath envelope and the features, which read most of the
+        same rows (read-only: shared)."""
+        rows = int(np.searchsorted(self.freqs_hz, LINEAR_POWER_TOP_HZ)) + 1
+        power: FloatArray = 10.0 ** (self.power_db[:rows] / 10.0)
+        power.flags.writeable = False
+        return power
 
 
 def spectrogram(x: FloatArray, fs_hz: float, search: RidgeSearch) -> Spectrogram:
