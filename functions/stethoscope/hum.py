@@ -21,6 +21,7 @@ import numpy.typing as npt
 from scipy import signal
 
 from stethoscope.arrays import FloatArray
+from stethoscope.order_statistics import median
 
 MAINS_HZ = (50.0, 60.0)
 #: A line this far above its neighbours (±3-6 Hz) is hum (design choice: the development
@@ -58,7 +59,7 @@ def mains_hum_lines(x: FloatArray, fs_hz: float) -> tuple[float, list[float]]:
         bins = bins[bins + 7 <= len(power)].astype(int)
         if not len(bins):
             continue
-        neighbours = np.median(power[bins[:, None] + offsets], axis=1)
+        neighbours = median(power[bins[:, None] + offsets], axis=1)
         line = power[bins[:, None] + np.arange(-1, 2)].max(axis=1)
         lines = 10.0 * np.log10(np.maximum(line, 1e-30) / np.maximum(neighbours, 1e-30))
         # chosen by the first three harmonics: higher ones are shared (300 Hz is 5 x 60 and 6 x 50)
