@@ -214,7 +214,12 @@ def _prominence_db(power_db: FloatArray, freqs: FloatArray) -> FloatArray:
 def _ridge_db(prominence: FloatArray) -> FloatArray:
     """Per bin, the smallest of its prominence and the best within ±1 bin in the frames before and
     after: high only where a tonal line continues for three frames (48 ms)."""
-    near = ndimage.maximum_filter1d(prominence, 3, axis=0, mode="nearest")
+    # the best within ±1 bin, the edge bins their own neighbours: what
+    # `ndimage.maximum_filter1d(prominence, 3, axis=0, mode="nearest")` gives, without its
+    # line buffers across the frequency axis (20 times the time of these two maxima)
+    near = prominence.copy()
+    np.maximum(near[1:], prominence[:-1], out=near[1:])
+    np.maximum(near[:-1], prominence[1:], out=near[:-1])
     ridge: FloatArray = prominence.copy()
     # the frame before (the first frame is its own) and the frame after (likewise the last)
     for mine, theirs in ((np.s_[:, 1:], np.s_[:, :-1]), (np.s_[:, :-1], np.s_[:, 1:])):
