@@ -14,11 +14,14 @@ were measured on is filtered.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import numpy.typing as npt
 from scipy import signal
 
 from stethoscope.arrays import FloatArray
+from stethoscope.order_statistics import median
 
 MAINS_HZ = (50.0, 60.0)
 #: A line this far above its neighbours (±3-6 Hz) is hum (design choice: the development
@@ -45,7 +48,7 @@ def mains_hum_lines(x: FloatArray, fs_hz: float) -> tuple[float, list[float]]:
     # evenly spaced 1 s frames, Hann-windowed, mean removed: a Welch average at a fixed cost
     starts = np.linspace(0, len(x) - n, frames).astype(int)
     block = x[starts[:, None] + np.arange(n)]
-    block = (block - block.mean(axis=1, keepdims=True)) * np.hanning(n)
+    block = (block - block.mean(axis=1, keepdims=True)) * _hanning(n)
     spectrum = np.fft.rfft(block, axis=1)
     power = (spectrum.real**2 + spectrum.imag**2).mean(axis=0)
     best: tuple[float, list[float]] = (MAINS_HZ[0], [])
@@ -56,7 +59,7 @@ def mains_hum_lines(x: FloatArray, fs_hz: float) -> tuple[float, list[float]]:
         bins = bins[bins + 7 <= len(power)].astype(int)
         if not len(bins):
             continue
-        neighbours = np.median(power[bins[:, None] + offsets], axis=1)
+        neighbours = median(power[bins[:, None] + offsets], axis=1)
         line = power[bins[:, None] + np.arange(-1, 2)].max(axis=1)
         lines = 10.0 * np.log10(np.maximum(line, 1e-30) / np.maximum(neighbours, 1e-30))
         # chosen by the first three harmonics: higher ones are shared (300 Hz is 5 x 60 and 6 x 50)
@@ -64,6 +67,14 @@ def mains_hum_lines(x: FloatArray, fs_hz: float) -> tuple[float, list[float]]:
         if best_score is None or score > best_score:
             best, best_score = (f0, lines.tolist()), score
     return best
+
+
+@lru_cache(maxsize=8)
+def _hanning(n: int) -> FloatArray:
+    """`np.hanning(n)`, built once per rate (read-only: shared by every recording)."""
+    window: FloatArray = np.hanning(n)
+    window.flags.writeable = False
+    return window
 
 
 def remove_mains_hum(

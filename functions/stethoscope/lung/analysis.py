@@ -25,6 +25,7 @@ from stethoscope.lung.detectors import (
 )
 from stethoscope.lung.features import LungFeatures, lung_features
 from stethoscope.lung.wheeze import HIGH_PITCHED, Spectrogram, spectrogram, tonal_peaks
+from stethoscope.order_statistics import median, percentile
 from stethoscope.result import BreathCycle, Crackle, LungResult, Wheeze
 
 ANALYSIS_RATE_HZ = 4000.0
@@ -105,7 +106,7 @@ def analyze_lung(
         crackles_per_min=round(len(findings.crackles) / minutes, 1),
         crackle_counts_per_min=[int(c) for c in counts],
     )
-    spread = np.percentile(envelope.log_amplitude, [10, 90])
+    spread = percentile(envelope.log_amplitude, [10, 90])
     snr_db = float(NEPER_TO_DB * (spread[1] - spread[0]))
     return LungAnalysis(
         lung,
@@ -152,7 +153,7 @@ def _rate_confidence(breathing: Breathing, coverage: float) -> float:
     agreement = 1.0
     if breathing.period_s and len(breathing.cycle_start_s) >= 2:
         lengths = breathing.cycle_end_s - breathing.cycle_start_s
-        agreement = float(np.exp(-(((np.median(lengths) / breathing.period_s - 1.0) / 0.15) ** 2)))
+        agreement = float(np.exp(-(((median(lengths) / breathing.period_s - 1.0) / 0.15) ** 2)))
     periodic = min(1.0, breathing.periodicity / 0.5)
     return float(
         np.clip(np.sqrt(min(1.0, coverage)) * (0.5 + 0.5 * agreement) * periodic, 0.0, 1.0)

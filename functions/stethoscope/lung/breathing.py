@@ -22,9 +22,11 @@ from scipy import ndimage, signal
 
 from stethoscope.arrays import FloatArray
 from stethoscope.envelope import autocorrelation, smooth
-from stethoscope.lung.wheeze import Spectrogram, TonalPeaks
+from stethoscope.lung.wheeze import LINEAR_POWER_TOP_HZ, Spectrogram, TonalPeaks
+from stethoscope.order_statistics import median
 
 BREATH_BAND_HZ = (150.0, 1000.0)
+assert BREATH_BAND_HZ[1] < LINEAR_POWER_TOP_HZ  # the spectrogram's linear rows hold the band
 MEDIAN_WINDOW_S = 0.35
 MIN_RATE_BPM = 8.0
 MAX_RATE_BPM = 60.0
@@ -51,9 +53,9 @@ class Breathing:
         irregular and the median cut cycle is the better summary."""
         lengths = self.cycle_end_s - self.cycle_start_s
         if self.period_s is None:
-            rate = 60.0 / float(np.median(lengths)) if len(lengths) >= 2 else None
-        elif len(lengths) >= 3 and abs(float(np.median(lengths)) / self.period_s - 1.0) > 0.15:
-            rate = 60.0 / float(np.median(lengths))
+            rate = 60.0 / float(median(lengths)) if len(lengths) >= 2 else None
+        elif len(lengths) >= 3 and abs(float(median(lengths)) / self.period_s - 1.0) > 0.15:
+            rate = 60.0 / float(median(lengths))
         else:
             rate = 60.0 / self.period_s
         # the cut cycles can wander outside the range the period was searched in: no rate then
@@ -68,13 +70,13 @@ def breath_envelope(spec: Spectrogram, tonal: TonalPeaks) -> BreathEnvelope:
     removes the short sounds left (heart sounds, crackles)."""
     freqs = spec.freqs_hz
     band = (freqs >= BREATH_BAND_HZ[0]) & (freqs <= min(BREATH_BAND_HZ[1], 0.95 * freqs[-1]))
-    power = 10.0 ** (spec.power_db[band] / 10.0)
+    power = spec.linear_power[band[: len(spec.linear_power)]]  # a copy: changed below
     footprint = tonal.footprint[band]
     # most frames hold no tonal line: only those that do need their median
     tonal_frames = np.flatnonzero(footprint.any(axis=0))
     if len(tonal_frames):
         part = power[:, tonal_frames]
-        typical = np.median(part, axis=0, keepdims=True)
+        typical = median(part, axis=0)[None, :]
         power[:, tonal_frames] = np.where(footprint[:, tonal_frames], typical, part)
     log_amplitude = 0.5 * np.log(power.mean(axis=0) + 1e-30)
     rate = 1.0 / spec.hop_s

@@ -39,6 +39,7 @@ from stethoscope.lung.features import (
     WINDOW_FEATURES,
     LungFeatures,
 )
+from stethoscope.order_statistics import median, percentile
 
 MODEL_PATH = Path(__file__).with_name("lung_detectors.json")
 #: A recording's "top" score is the mean of its most probable windows: one stray window is not a
@@ -268,7 +269,7 @@ def _summaries(p: FloatArray) -> list[float]:
         _logit(float(ordered[:3].mean())),
         _logit(float(ordered[:10].mean())),
         _logit(float(p.mean())),
-        _logit(float(np.quantile(p, 0.75))),
+        _logit(float(percentile(p, 75))),
         float(np.mean(p >= 0.9)),
         float(np.mean(p >= 0.7)),
     ]
@@ -280,7 +281,7 @@ def record_inputs(features: LungFeatures, p_self: FloatArray, p_other: FloatArra
     (`RECORD_FEATURES`), and the mean and 90th percentile of each window feature."""
     windows = features.windows
     if len(windows):
-        mean, p90 = windows.mean(axis=0), np.quantile(windows, 0.9, axis=0)
+        mean, p90 = windows.mean(axis=0), percentile(windows, 90, axis=0)
     else:
         mean = p90 = np.zeros(len(WINDOW_FEATURES))
     x: FloatArray = np.concatenate(
@@ -370,7 +371,7 @@ def _wheezes(
     for a, b in zip(starts, stops, strict=True):
         first = features.window_frames(int(a)).start
         last = features.window_frames(int(b - 1)).stop
-        hz = float(np.median(frequency[first:last]))
+        hz = float(median(frequency[first:last]))
         kind: WheezeKind = (
             "rhonchus" if hz <= RHONCHUS_MAX_HZ else "stridor" if hz >= STRIDOR_MIN_HZ else "wheeze"
         )

@@ -36,13 +36,15 @@ from scipy import ndimage
 
 from stethoscope.arrays import FloatArray
 from stethoscope.envelope import autocorrelation, bandpass
-from stethoscope.lung.wheeze import HIGH_PITCHED, Spectrogram, spectrogram
+from stethoscope.lung.wheeze import HIGH_PITCHED, LINEAR_POWER_TOP_HZ, Spectrogram, spectrogram
+from stethoscope.order_statistics import median, percentile
 
 BAND_EDGES_HZ = (50.0, 100.0, 150.0, 200.0, 300.0, 400.0, 600.0, 800.0, 1000.0)
 BROAD_BAND_HZ = (100.0, 1000.0)
 LOW_TONAL_HZ = (80.0, 250.0)
 HIGH_TONAL_HZ = (250.0, 1000.0)
 TONAL_SMOOTHING_HZ = 125.0
+assert BAND_EDGES_HZ[-1] + TONAL_SMOOTHING_HZ <= LINEAR_POWER_TOP_HZ  # the rows read
 SUBFRAMES = 4  # 4 ms pieces of a 16 ms frame
 BACKGROUND_S = 0.5
 #: Chosen by looking at 400 SPRSound recordings of all patients (crackle vs normal events,
@@ -133,7 +135,7 @@ def lung_features(x: FloatArray, fs_hz: float, spec: Spectrogram | None = None) 
     rows = int(np.searchsorted(spec.freqs_hz, BAND_EDGES_HZ[-1] + TONAL_SMOOTHING_HZ)) + 1
     freqs, power_db = spec.freqs_hz[:rows], spec.power_db[:rows]  # float32: halves the memory
     n_frames = power_db.shape[1]
-    power = 10.0 ** (power_db / 10.0)
+    power = spec.linear_power[:rows]
 
     # (band means over copies of the rows, as the detectors were fitted: numpy's float32 mean over
     # a view of the same rows can differ in the last bit)
@@ -150,8 +152,10 @@ def lung_features(x: FloatArray, fs_hz: float, spec: Spectrogram | None = None) 
     flatness_db = 10 * np.log10(
         np.exp(np.mean(np.log(broad_power + 1e-20), axis=0)) / (broad_mean + 1e-20) + 1e-20
     )
-    band_rel = band_db - np.median(band_db, axis=1, keepdims=True)
-    level_rel = level_db - np.median(level_db)
+    band_median = median(band_db, axis=1)
+    level_median = float(median(level_db))
+    band_rel = band_db - band_median[:, None]
+    level_rel = level_db - level_median
 
     prominence = _prominence_db(power_db, freqs)
     ridge = _ridge_db(prominence)
@@ -186,9 +190,12 @@ def lung_features(x: FloatArray, fs_hz: float, spec: Spectrogram | None = None) 
             clicks,
         ]
     )
-    windows, starts, ends = _windows(frames, spec)
-    spread = np.percentile(windows[:, : 2 * len(FRAME_FEATURES)], [10, 90], axis=0).ravel()
-    record = np.concatenate([_record(frames, band_db, level_db, spec), spread])
+    # one sort of the frames serves the windows' context and the recording summary
+    frame_percentiles = percentile(frames, [10, 50, CONTEXT_PERCENTILE], axis=0)
+    windows, starts, ends = _windows(frames, frame_percentiles[2], spec)
+    spread = percentile(windows[:, : 2 * len(FRAME_FEATURES)], [10, 90], axis=0).ravel()
+    summary = _record(frame_percentiles, band_db, band_median, level_db, level_median, spec)
+    record = np.concatenate([summary, spread])
     return LungFeatures(spec, frames, hz_low, hz_high, loudest_s, windows, starts, ends, record)
 
 
@@ -207,7 +214,12 @@ def _prominence_db(power_db: FloatArray, freqs: FloatArray) -> FloatArray:
 def _ridge_db(prominence: FloatArray) -> FloatArray:
     """Per bin, the smallest of its prominence and the best within ±1 bin in the frames before and
     after: high only where a tonal line continues for three frames (48 ms)."""
-    near = ndimage.maximum_filter1d(prominence, 3, axis=0, mode="nearest")
+    # the best within ±1 bin, the edge bins their own neighbours: what
+    # `ndimage.maximum_filter1d(prominence, 3, axis=0, mode="nearest")` gives, without its
+    # line buffers across the frequency axis (20 times the time of these two maxima)
+    near = prominence.copy()
+    np.maximum(near[1:], prominence[:-1], out=near[1:])
+    np.maximum(near[:-1], prominence[1:], out=near[:-1])
     ridge: FloatArray = prominence.copy()
     # the frame before (the first frame is its own) and the frame after (likewise the last)
     for mine, theirs in ((np.s_[:, 1:], np.s_[:, :-1]), (np.s_[:, :-1], np.s_[:, 1:])):
@@ -256,7 +268,7 @@ def _transients(
     peak = energy.max(axis=1)
     mean = squares.mean(axis=1)
     background = ndimage.median_filter(mean, size=background_frames, mode="nearest")
-    floor = max(float(np.percentile(mean, 5)), 1e-20)
+    floor = max(float(percentile(mean, 5)), 1e-20)
     transient = 10 * np.log10((peak + 1e-20) / np.maximum(background, floor))
     crest = 10 * np.log10((squares.max(axis=1) + 1e-20) / (mean + 1e-20))
     offset = loudest * sub + sub // 2
@@ -276,7 +288,7 @@ def _clicks(y: FloatArray, hop: int, first: int, n_frames: int, fs_hz: float) ->
     energy = np.square(padded[first : first + n * sub]).reshape(n, sub).mean(axis=1)
     size = max(3, round(CLICK_BACKGROUND_S / CLICK_PIECE_S) | 1)
     background = ndimage.median_filter(energy, size=size, mode="nearest")
-    floor = max(float(np.percentile(energy, 5)), 1e-20)
+    floor = max(float(percentile(energy, 5)), 1e-20)
     ratio = energy / np.maximum(background, floor)
     per = ratio.reshape(n_frames, per_frame)
     counts: FloatArray = np.column_stack(
@@ -285,14 +297,16 @@ def _clicks(y: FloatArray, hop: int, first: int, n_frames: int, fs_hz: float) ->
     return counts
 
 
-def _windows(frames: FloatArray, spec: Spectrogram) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Mean and max of the frame features over half-overlapping windows, plus context."""
+def _windows(
+    frames: FloatArray, frame_context: FloatArray, spec: Spectrogram
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Mean and max of the frame features over half-overlapping windows, plus context
+    (`frame_context`: the recording's `CONTEXT_PERCENTILE` of every frame feature)."""
     n = len(frames)
     count = max(1, 1 + (n - WINDOW_FRAMES) // HOP_FRAMES) if n >= 1 else 0
     index = np.arange(count)[:, None] * HOP_FRAMES + np.arange(min(WINDOW_FRAMES, n))[None, :]
     stacked = frames[index]  # (windows, frames, features)
-    context_cols = [FRAME_FEATURES.index(c) for c in CONTEXT_FEATURES]
-    context = np.percentile(frames[:, context_cols], CONTEXT_PERCENTILE, axis=0)
+    context = frame_context[[FRAME_FEATURES.index(c) for c in CONTEXT_FEATURES]]
     wide_cols = [FRAME_FEATURES.index(c) for c in WIDE_FEATURES]
     sums = np.concatenate([np.zeros((1, len(wide_cols))), np.cumsum(frames[:, wide_cols], axis=0)])
     centre = index[:, 0] + min(WINDOW_FRAMES // 2, n // 2)
@@ -305,7 +319,7 @@ def _windows(frames: FloatArray, spec: Spectrogram) -> tuple[FloatArray, FloatAr
             own[:, : -len(wide_cols)],
             np.repeat(context[None, :], count, axis=0),
             wide,
-            own - np.median(own, axis=0, keepdims=True),
+            own - median(own, axis=0)[None, :],
         ]
     )
     half = 0.5 * spec.window_s
@@ -315,23 +329,25 @@ def _windows(frames: FloatArray, spec: Spectrogram) -> tuple[FloatArray, FloatAr
 
 
 def _record(
-    frames: FloatArray, band_db: FloatArray, level_db: FloatArray, spec: Spectrogram
+    frame_percentiles: FloatArray,
+    band_db: FloatArray,
+    band_median_db: FloatArray,
+    level_db: FloatArray,
+    level_median_db: float,
+    spec: Spectrogram,
 ) -> FloatArray:
     """Recording summary: medians (except of `SELF_REFERENCED_FEATURES`) and spreads (90th - 10th
-    percentile) of the frame features,
+    percentile) of the frame features (`frame_percentiles`: their 10th, 50th and 90th),
     how much the spectral shape changes from frame to frame (breath, heart sounds and crackles
     change it; noise whose level is modulated does not), the spectral slope, the share of
     50-100 Hz and the periodicity of the level at 0.4-2 s lags (heart beats)."""
-    p10, p50, p90 = np.percentile(frames, [10, 50, 90], axis=0)
+    p10, p50, p90 = frame_percentiles
     shape = band_db - band_db.mean(axis=0, keepdims=True)
-    shape_variability = float(
-        np.mean(np.std(shape - np.median(shape, axis=1, keepdims=True), axis=1))
-    )
+    shape_variability = float(np.mean(np.std(shape - median(shape, axis=1)[:, None], axis=1)))
     centres = np.sqrt(np.array(BAND_EDGES_HZ[:-1]) * np.array(BAND_EDGES_HZ[1:]))
-    med = np.median(band_db, axis=1)
     octave = np.log2(centres)
-    slope = float(np.polyfit(octave[1:], med[1:], 1)[0])
-    low_share = float(med[0] - np.median(level_db))
+    slope = float(np.polyfit(octave[1:], band_median_db[1:], 1)[0])
+    low_share = float(band_median_db[0] - level_median_db)
     rate = 1.0 / spec.hop_s
     acf = autocorrelation(level_db, unbiased=False)
     lo, hi = round(0.4 * rate), min(round(2.0 * rate), len(acf) - 1)

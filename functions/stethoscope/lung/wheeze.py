@@ -21,12 +21,17 @@ import numpy.typing as npt
 from scipy import ndimage, signal
 
 from stethoscope.arrays import FloatArray
+from stethoscope.order_statistics import median
 
 MAX_TONAL_BINS_PER_FRAME = 4
 ROLL_OFF_FLOOR_DB = 10.0
 #: Medians are taken over every 4th bin or frame: as good an estimate, four times cheaper.
 MEDIAN_STRIDE = 4
 SPECTROGRAM_BLOCK_FRAMES = 2048
+#: The lung analysis reads linear power (not dB) only up to here: the features' top band edge,
+#: 1000 Hz, plus the 125 Hz their smoothed spectrum reaches (features.py); the breath band ends at
+#: 1000 Hz (breathing.py).
+LINEAR_POWER_TOP_HZ = 1125.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,16 @@ class Spectrogram:
     power_db: FloatArray  # (freqs, times)
     window_s: float
     hop_s: float
+
+    @cached_property
+    def linear_power(self) -> FloatArray:
+        """10^(dB/10) of the rows up to the first at or above `LINEAR_POWER_TOP_HZ` (float32, as
+        `power_db`), computed once for the breath envelope and the features, which read most of the
+        same rows (read-only: shared)."""
+        rows = int(np.searchsorted(self.freqs_hz, LINEAR_POWER_TOP_HZ)) + 1
+        power: FloatArray = 10.0 ** (self.power_db[:rows] / 10.0)
+        power.flags.writeable = False
+        return power
 
 
 def spectrogram(x: FloatArray, fs_hz: float, search: RidgeSearch) -> Spectrogram:
@@ -125,13 +140,13 @@ def tonal_peaks(spec: Spectrogram, search: RidgeSearch, tonal_db: float) -> Tona
     part = power[a:b]
     # a steep roll-off (a band-limited microphone) must not drag the smoothed spectrum down and
     # make every bin above it look tonal: levels far below the frame's median count at that floor
-    floor = np.median(part[::MEDIAN_STRIDE], axis=0, keepdims=True) - ROLL_OFF_FLOOR_DB
+    floor = median(part[::MEDIAN_STRIDE], axis=0)[None, :] - ROLL_OFF_FLOOR_DB
     background = ndimage.uniform_filter1d(np.maximum(part, floor), width, axis=0, mode="nearest")
     prominence = np.zeros_like(power)
     prominence[a:b] = part - background
     inner = part[lo - a - 1 : hi - a + 1]
     local_max = (inner[1:-1] >= inner[:-2]) & (inner[1:-1] >= inner[2:])
-    typical = np.median(inner[1:-1, ::MEDIAN_STRIDE], axis=1, keepdims=True)
+    typical = median(inner[1:-1, ::MEDIAN_STRIDE], axis=1)[:, None]
     transient = inner[1:-1] - typical >= search.transient_db
     tonal = np.zeros(power.shape, dtype=bool)
     tonal[lo:hi] = (prominence[lo:hi] >= tonal_db) & transient & local_max

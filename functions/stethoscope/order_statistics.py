@@ -1,0 +1,86 @@
+"""Medians and percentiles with numpy's values, bit for bit, at a fraction of numpy's cost.
+
+The lung analysis takes about twenty medians and percentiles per recording, most of short arrays
+(a few hundred frames or windows). numpy 2's `np.median` and `np.percentile` spend 25-100 µs per
+call on argument handling, and partition at every rank they read at once — the two middle ones,
+or the two a percentile interpolates between, plus the last (to look for NaN) — which numpy's
+selection does several times slower than at one rank. Here a median partitions at one rank (the
+upper middle; the lower middle is the largest value below it) and a percentile sorts once for all
+its ranks. The arithmetic is numpy's: the mean of the two middle values, and numpy's default
+"linear" percentile (Hyndman & Fan 1996, Am Stat 50(4), definition 7) in numpy's interpolation
+form; a NaN in a slice makes its result NaN. tests/analysis/test_order_statistics.py checks
+equality with numpy (float32 and float64, odd and even lengths, 1-D and along either axis).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+
+def median(x: npt.ArrayLike, axis: int | None = None) -> Any:
+    """`np.median(x, axis)`, the same value (a numpy scalar or an array, of x's float dtype)."""
+    a = _along_first_axis(x, axis)
+    n = len(a)
+    if n == 0:
+        return np.median(a, axis=0)  # numpy's warning and NaN
+    upper_rank = n // 2
+    part = np.partition(a, upper_rank, axis=0)
+    middle = part[upper_rank]
+    if n % 2 == 0:  # numpy's mean of the two middle values: their sum halved, in x's dtype
+        middle = (part[:upper_rank].max(axis=0) + middle) / 2
+    largest = part[upper_rank:].max(axis=0)  # NaN if the slice holds one (NaN sorts last)
+    nan = np.isnan(largest)
+    return np.where(nan, largest, middle)[()] if nan.any() else middle
+
+
+def percentile(x: npt.ArrayLike, q: float | Sequence[float], axis: int | None = None) -> Any:
+    """`np.percentile(x, q, axis)` (method "linear"), the same values: one per q, first axis
+    over q when q is a sequence, as numpy's."""
+    ordered = np.sort(_along_first_axis(x, axis), axis=0)
+    n = len(ordered)
+    if n == 0:
+        return np.percentile(ordered, q, axis=0)  # numpy's error
+    below, above, gammas = [], [], []
+    for fraction in [value / 100 for value in np.atleast_1d(q).tolist()]:
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError("Percentiles must be in the range [0, 100]")
+        # numpy's ranks (float64 arithmetic, as numpy's): the floor of (n - 1) q and the next one
+        # up, the last value from n - 1 on (numpy's rank -1, which its weight counts from)
+        virtual = (n - 1) * fraction
+        rank = -1.0 if virtual >= n - 1 else math.floor(virtual)
+        below.append(int(rank))
+        above.append(-1 if rank == -1.0 else int(rank) + 1)
+        gammas.append(virtual - rank)
+    low, high = ordered[below], ordered[above]
+    step = high - low
+    if type(q) in (int, float):  # numpy keeps x's dtype for a Python scalar q
+        gamma = gammas[0]
+        low, high, step = low[0], high[0], step[0]
+        # numpy's interpolation: up from the lower value below the midpoint, down from the upper
+        result = high - step * (1 - gamma) if gamma >= 0.5 else low + step * gamma
+    else:
+        weight = np.array(gammas).reshape((-1,) + (1,) * (ordered.ndim - 1))
+        result = np.where(weight >= 0.5, high - step * (1 - weight), low + step * weight)
+        if np.ndim(q) == 0:
+            result = result[0]
+    nan = np.isnan(ordered[-1])  # NaN sorts last
+    return np.where(nan, ordered[-1], result)[()] if nan.any() else result
+
+
+def _along_first_axis(x: npt.ArrayLike, axis: int | None) -> npt.NDArray[np.floating[Any]]:
+    """x (float32 or float64, at most 2-D) with the axis to summarise first."""
+    a = np.asarray(x)
+    if a.dtype not in (np.float32, np.float64):
+        raise TypeError(f"order statistics of float32 or float64 arrays only, not {a.dtype}")
+    if axis is None:
+        return a.ravel()
+    if a.ndim > 2:
+        raise ValueError("order statistics along an axis of 1-D or 2-D arrays only")
+    if not -a.ndim <= axis < a.ndim:
+        raise np.exceptions.AxisError(axis, a.ndim)
+    return a.T if axis % a.ndim == 1 else a
