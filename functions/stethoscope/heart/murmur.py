@@ -177,8 +177,9 @@ def _window_mean(
     """Mean of `values` (along axis 0) over each [start, end) window (at least one sample), via
     cumulative sums."""
     cumulative = np.concatenate([np.zeros((1, *values.shape[1:])), np.cumsum(values, axis=0)])
-    lo = np.clip(np.round(start_s * rate_hz).astype(np.intp), 0, len(values) - 1)
-    hi = np.clip(np.round(end_s * rate_hz).astype(np.intp), lo + 1, len(values))
+    # (np.minimum/np.maximum: np.clip of a short integer array costs three times as much)
+    lo = np.minimum(np.maximum(np.round(start_s * rate_hz).astype(np.intp), 0), len(values) - 1)
+    hi = np.minimum(np.maximum(np.round(end_s * rate_hz).astype(np.intp), lo + 1), len(values))
     span = (hi - lo).reshape(-1, *([1] * (values.ndim - 1)))
     means: FloatArray = (cumulative[hi] - cumulative[lo]) / span
     return means
