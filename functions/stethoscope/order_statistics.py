@@ -24,6 +24,9 @@ import numpy.typing as npt
 
 def median(x: npt.ArrayLike, axis: int | None = None) -> Any:
     """`np.median(x, axis)`, the same value (a numpy scalar or an array, of x's float dtype)."""
+    a = np.asarray(x)
+    if axis is None and a.ndim == 1 and a.dtype.kind == "f" and a.itemsize in (4, 8):
+        return _median_1d(a)  # the common case, without the axis handling (~2x faster)
     a = _along_first_axis(x, axis)
     n = len(a)
     if n == 0:
@@ -36,6 +39,20 @@ def median(x: npt.ArrayLike, axis: int | None = None) -> Any:
     largest = part[upper_rank:].max(axis=0)  # NaN if the slice holds one (NaN sorts last)
     nan = np.isnan(largest)
     return np.where(nan, largest, middle)[()] if nan.any() else middle
+
+
+def _median_1d(a: npt.NDArray[np.floating[Any]]) -> Any:
+    """`median` of a 1-D float32/float64 array: the same steps on scalars."""
+    n = len(a)
+    if n == 0:
+        return np.median(a)  # numpy's warning and NaN
+    upper_rank = n // 2
+    part = np.partition(a, upper_rank)
+    middle = part[upper_rank]
+    if n % 2 == 0:
+        middle = (part[:upper_rank].max() + middle) / 2
+    largest = part[upper_rank:].max()
+    return largest if np.isnan(largest) else middle
 
 
 def percentile(x: npt.ArrayLike, q: float | Sequence[float], axis: int | None = None) -> Any:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import fft, signal
 
+from stethoscope import envelope
 from stethoscope.envelope import _butter, analytic_amplitude, bandpass, smooth
 
 
@@ -46,3 +47,13 @@ def test_analytic_amplitude_is_hilberts_up_to_rounding(n: int) -> None:
     n_fft = fft.next_fast_len(n, real=True)
     expected = np.abs(signal.hilbert(x, N=n_fft)[:n])
     np.testing.assert_allclose(analytic_amplitude(x), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_filtering_without_scipys_compiled_core_gives_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fallback for a scipy that moves its private core is the public `sosfilt`."""
+    x = np.random.default_rng(3).standard_normal(2000)
+    fast = bandpass(x, 4000.0, 25.0, 400.0)
+    monkeypatch.setattr(envelope, "_sosfilt_compiled", None)
+    assert np.array_equal(bandpass(x, 4000.0, 25.0, 400.0), fast)

@@ -40,6 +40,7 @@ from stethoscope.heart.segmentation import (
     decode_sounds,
 )
 from stethoscope.heart.sounds import Candidates, SoundEnvelope, find_candidates, sound_envelope
+from stethoscope.order_statistics import median
 from stethoscope.result import Beat, HeartResult, RateFlag
 
 ANALYSIS_RATE_HZ = 2000.0
@@ -282,14 +283,14 @@ def _decode(
     labels, cycle = decoded[0]
     systole, diastole = _direct_intervals(candidates, labels)
     if len(systole) >= 3 and len(diastole) >= 3:
-        refined = IntervalModel(float(np.median(systole)), float(np.median(diastole)))
+        refined = IntervalModel(float(median(systole)), float(median(diastole)))
         labels = decode_sounds(candidates, refined, settings)
     return cycle, labels, hypotheses
 
 
 def _path_rate_bpm(candidates: Candidates, labels: SoundLabels, cycle: CycleEstimate) -> float:
     rr = _rr_intervals(candidates, labels)
-    return 60.0 / float(np.median(rr)) if len(rr) else cycle.heart_rate_bpm
+    return 60.0 / float(median(rr)) if len(rr) else cycle.heart_rate_bpm
 
 
 def _direct_intervals(candidates: Candidates, labels: SoundLabels) -> tuple[FloatArray, FloatArray]:
@@ -328,7 +329,7 @@ def _heart_rate(beats: BeatTimes, rr: FloatArray, cycle: CycleEstimate | None) -
         # the mean of a steady run (its span / its beats) averages out the 5 ms frame grid
         return 60.0 / float(np.mean(steady))
     if len(rr) >= 2:
-        return 60.0 / float(np.median(rr))
+        return 60.0 / float(median(rr))
     return cycle.heart_rate_bpm
 
 
@@ -397,14 +398,14 @@ def _evidence(
     candidates, labels, cycle = seg.candidates, seg.labels, seg.cycle
     low_share, flatness = spectrum_features(x, fs_hz)
     rel = seg.envelope.relative
-    peakiness = float(np.percentile(rel, 95) - np.median(rel)) if len(rel) else 0.0
+    peakiness = float(np.percentile(rel, 95) - median(rel)) if len(rel) else 0.0
     values = dict.fromkeys(RATE_EVIDENCE_NAMES, 0.0)
     values.update(
         periodicity=0.0 if cycle is None else cycle.periodicity,
         snr_db=0.0 if snr_db is None else float(np.clip(snr_db, -10.0, 40.0)),
         coverage=coverage,
         explained_share=_explained_share(labels, candidates),
-        rr_spread=float(np.median(np.abs(rr - np.median(rr))) / np.median(rr)) if len(rr) else 1.0,
+        rr_spread=float(median(np.abs(rr - median(rr))) / median(rr)) if len(rr) else 1.0,
         low_band_share=low_share,
         spectral_flatness=flatness,
         peakiness=peakiness,
@@ -416,7 +417,7 @@ def _evidence(
     )
     systole = seg.beats.s2_onset_s - seg.beats.s1_onset_s
     if len(rr) and len(systole):
-        values["systole_share"] = float(np.median(systole) / np.median(rr))
+        values["systole_share"] = float(median(systole) / median(rr))
     if rate_bpm is not None and cycle is not None:
         values["rate_disagreement"] = min(1.0, abs(float(np.log(rate_bpm / cycle.heart_rate_bpm))))
         values["rate_bpm_per_100"] = rate_bpm / 100.0
@@ -432,7 +433,7 @@ def _evidence(
         values["hypothesis_margin"] = float(min(HYPOTHESIS_MARGIN_CAP, per_sound))
         values["hypothesis_rate_ratio"] = abs(float(np.log(hyp[1].rate_bpm / hyp[0].rate_bpm)))
     if len(labels.index):
-        values["sound_width_s"] = float(np.median(candidates.width_s[labels.index]))
+        values["sound_width_s"] = float(median(candidates.width_s[labels.index]))
         like = candidates.s1_likeness[labels.index]
         is_s1 = labels.label == S1
         if is_s1.any() and (~is_s1).any():
@@ -535,9 +536,9 @@ def _snr_db(envelope: SoundEnvelope, beats: BeatTimes) -> float | None:
     at = envelope.log_amplitude_at
     sounds = np.concatenate([at(beats.s1_peak_s), at(beats.s2_peak_s)])
     mid_diastole = 0.5 * (beats.s2_offset_s[complete] + beats.next_s1_onset_s[complete])
-    return float(NEPER_TO_DB * (np.median(sounds) - np.median(at(mid_diastole))))
+    return float(NEPER_TO_DB * (median(sounds) - median(at(mid_diastole))))
 
 
 def _rounded_median(values: FloatArray) -> float | None:
     values = values[np.isfinite(values)]
-    return round(float(np.median(values)), 4) if len(values) else None
+    return round(float(median(values)), 4) if len(values) else None

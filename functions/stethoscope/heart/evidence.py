@@ -22,6 +22,7 @@ from scipy import signal
 
 from stethoscope.arrays import FloatArray
 from stethoscope.envelope import autocorrelation
+from stethoscope.order_statistics import median
 
 EVIDENCE_NAMES = (
     "periodicity",  # autocorrelation of the envelope at the cycle (0..1)
@@ -95,13 +96,13 @@ def harmonicity(x: FloatArray, fs_hz: float) -> float:
         return 0.0
     frames = x[: len(x) // n * n].reshape(-1, n)
     energy = np.einsum("ij,ij->i", frames, frames)
-    loud = frames[energy >= np.median(energy)] * np.hanning(n)
+    loud = frames[energy >= median(energy)] * np.hanning(n)
     log_spectrum = np.log(np.abs(np.fft.rfft(loud, axis=1)) + 1e-9)
     cepstrum = np.fft.irfft(log_spectrum, n, axis=1)
     lo, hi = max(2, round(0.0025 * fs_hz)), min(n // 2, round(0.0125 * fs_hz))
     band = cepstrum[:, lo:hi]
     peak = (band.max(axis=1) - band.mean(axis=1)) / (band.std(axis=1) + 1e-12)
-    return float(np.median(peak))
+    return float(median(peak))
 
 
 #: Voicing is judged above this: heart sounds put little energy there, a voice's formants most.
@@ -128,9 +129,9 @@ def voicing(x: FloatArray, fs_hz: float) -> float:
     spectrum = np.fft.rfft(frames, 2 * n, axis=1)  # zero-padded: linear, not circular, lags
     power = (spectrum.real**2 + spectrum.imag**2) * _highpass_power(2 * n, fs_hz)
     energy = power.sum(axis=1)
-    acf = np.fft.irfft(power[energy >= np.median(energy)], 2 * n, axis=1)[:, :n]
+    acf = np.fft.irfft(power[energy >= median(energy)], 2 * n, axis=1)[:, :n]
     peak = acf[:, lo : hi + 1].max(axis=1) / np.maximum(acf[:, 0], 1e-20)
-    return float(np.median(peak))
+    return float(median(peak))
 
 
 @lru_cache(maxsize=8)

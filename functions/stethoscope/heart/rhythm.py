@@ -7,6 +7,7 @@ from typing import Literal
 import numpy as np
 
 from stethoscope.arrays import FloatArray
+from stethoscope.order_statistics import median
 
 MIN_INTERVALS = 4
 #: Median successive RR difference, relative to the median RR, above which the rhythm is
@@ -21,7 +22,7 @@ def assess_rhythm(
     """Classify the rhythm and say how sure we are (None when there are too few intervals)."""
     if len(rr_intervals_s) < MIN_INTERVALS:
         return None, 0.0
-    variability = float(np.median(np.abs(np.diff(rr_intervals_s))) / np.median(rr_intervals_s))
+    variability = float(median(np.abs(np.diff(rr_intervals_s))) / median(rr_intervals_s))
     margin = abs(variability - IRREGULAR_THRESHOLD) / IRREGULAR_THRESHOLD
     confidence = float(np.clip(margin, 0.0, 1.0) * min(1.0, len(rr_intervals_s) / 10))
     return ("irregular" if variability > IRREGULAR_THRESHOLD else "regular"), confidence

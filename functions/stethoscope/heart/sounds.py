@@ -37,9 +37,8 @@ class SoundEnvelope:
 
     def log_amplitude_at(self, times_s: FloatArray) -> FloatArray:
         """ln amplitude at the frames nearest `times_s`."""
-        idx = np.clip(
-            np.round(times_s * self.frame_rate_hz).astype(np.intp), 0, len(self.log_amplitude) - 1
-        )
+        frame = np.round(times_s * self.frame_rate_hz).astype(np.intp)
+        idx = np.minimum(np.maximum(frame, 0), len(self.log_amplitude) - 1)  # np.clip, 3x cheaper
         sampled: FloatArray = self.log_amplitude[idx]
         return sampled
 
