@@ -399,13 +399,14 @@ def _evidence(
     low_share, flatness = spectrum_features(x, fs_hz)
     rel = seg.envelope.relative
     peakiness = float(np.percentile(rel, 95) - median(rel)) if len(rel) else 0.0
+    rr_median = median(rr) if len(rr) else None  # read three times below
     values = dict.fromkeys(RATE_EVIDENCE_NAMES, 0.0)
     values.update(
         periodicity=0.0 if cycle is None else cycle.periodicity,
         snr_db=0.0 if snr_db is None else float(np.clip(snr_db, -10.0, 40.0)),
         coverage=coverage,
         explained_share=_explained_share(labels, candidates),
-        rr_spread=float(median(np.abs(rr - median(rr))) / median(rr)) if len(rr) else 1.0,
+        rr_spread=1.0 if rr_median is None else float(median(np.abs(rr - rr_median)) / rr_median),
         low_band_share=low_share,
         spectral_flatness=flatness,
         peakiness=peakiness,
@@ -416,8 +417,8 @@ def _evidence(
         voicing=voicing(x, fs_hz),
     )
     systole = seg.beats.s2_onset_s - seg.beats.s1_onset_s
-    if len(rr) and len(systole):
-        values["systole_share"] = float(median(systole) / median(rr))
+    if rr_median is not None and len(systole):
+        values["systole_share"] = float(median(systole) / rr_median)
     if rate_bpm is not None and cycle is not None:
         values["rate_disagreement"] = min(1.0, abs(float(np.log(rate_bpm / cycle.heart_rate_bpm))))
         values["rate_bpm_per_100"] = rate_bpm / 100.0
