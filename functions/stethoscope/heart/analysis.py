@@ -23,6 +23,7 @@ from stethoscope.heart.evidence import (
     spectrum_features,
     voicing,
 )
+from stethoscope.heart.interval_trust import interval_features, trusted_rate_bpm
 from stethoscope.heart.model import HeartModel, load_model
 from stethoscope.heart.murmur import (
     Intervals,
@@ -180,7 +181,8 @@ def analyze_heart(x: FloatArray, fs_hz: float, model: HeartModel | None = None) 
         seg.beats,
     )
     rr = _rr_intervals(candidates, labels)
-    heart_rate = _heart_rate(beats, rr, cycle)
+    heart_rate = _heart_rate(beats, rr, cycle)  # the evidence is measured with this estimate
+    reported_rate = _trusted_rate(model, envelope, beats, duration_s, heart_rate)
     rhythm, rhythm_confidence = assess_rhythm(rr)
     coverage = float(min(1.0, rr.sum() / duration_s)) if len(rr) else 0.0
     snr_db = _snr_db(envelope, beats)
@@ -190,15 +192,15 @@ def analyze_heart(x: FloatArray, fs_hz: float, model: HeartModel | None = None) 
     interpretable = p_interpretable >= model.interpretable.threshold
     named = dict(zip(RATE_EVIDENCE_NAMES, evidence.tolist(), strict=True))
     rate_confidence, cycle_doubtful = heart_rate_confidence(model, evidence)
-    if not heart_rate:
+    if not reported_rate:
         rate_confidence = 0.0
     murmur = classify_murmur(measurement, model, interpretable)
     complete = np.isfinite(beats.next_s1_onset_s)
     heart = HeartResult(
-        heart_rate_bpm=None if heart_rate is None else round(heart_rate, 1),
+        heart_rate_bpm=None if reported_rate is None else round(reported_rate, 1),
         heart_rate_confidence=round(rate_confidence, 3),
         heart_rate_flags=_rate_flags(
-            named, rr, heart_rate, rate_confidence, interpretable, cycle_doubtful
+            named, rr, reported_rate, rate_confidence, interpretable, cycle_doubtful
         ),
         segmentation_confidence=round(_segmentation_confidence(labels, candidates, coverage), 3),
         beats=[
@@ -331,6 +333,27 @@ def _heart_rate(beats: BeatTimes, rr: FloatArray, cycle: CycleEstimate | None) -
     if len(rr) >= 2:
         return 60.0 / float(median(rr))
     return cycle.heart_rate_bpm
+
+
+def _trusted_rate(
+    model: HeartModel,
+    envelope: SoundEnvelope,
+    beats: BeatTimes,
+    duration_s: float,
+    steady_rate_bpm: float | None,
+) -> float | None:
+    """The rate read from the intervals an expert would have annotated (`interval_trust`), else
+    the steady-run rate (no trust model, no rate, or too few plausible intervals)."""
+    if model.interval_trust is None or steady_rate_bpm is None:
+        return steady_rate_bpm
+    features = interval_features(
+        envelope, beats.s1_onset_s, beats.s1_peak_s, beats.s2_peak_s, duration_s
+    )
+    if len(features) == 0:
+        return steady_rate_bpm
+    trust = model.interval_trust.probabilities(features)
+    rate = trusted_rate_bpm(np.diff(beats.s1_onset_s), trust)
+    return steady_rate_bpm if rate is None else rate
 
 
 def _longest_steady_run(s1_onset_s: FloatArray) -> FloatArray:

@@ -1,11 +1,11 @@
 """The learned parts of the heart analysis, read from `heart_model.json`.
 
 Small models evaluated in numpy (logistic regressions, one one-hidden-layer perceptron): murmur
-presence, whether the recording can be interpreted as a heart recording at all, and whether the
-reported heart rate is right (within 5 bpm). Each comes with the decision threshold chosen on
-training folds only. The file is written by `training/train_heart.py` (CirCor 2022 per-site
-labels, patient-grouped folds) and carries its provenance: data, folds, seed, out-of-fold
-figures, date.
+presence, whether the recording can be interpreted as a heart recording at all, which decoded
+intervals to read the rate from, and whether the reported heart rate is right (within 5 bpm).
+Each comes with the decision threshold chosen on training folds only. The file is written by
+`training/train_heart.py` (CirCor 2022 per-site labels and annotated stretches, patient-grouped
+folds) and carries its provenance: data, folds, seed, out-of-fold figures, date.
 """
 
 from __future__ import annotations
@@ -39,6 +39,13 @@ class LogisticModel:
         z = (np.asarray(features, dtype=np.float64) - self.mean) / self.scale
         logit = float(np.clip(z, -8.0, 8.0) @ self.weights) + self.bias
         return float(1.0 / (1.0 + np.exp(-logit)))
+
+    def probabilities(self, rows: FloatArray) -> FloatArray:
+        """`probability` of each row of a 2-D array."""
+        z = (np.asarray(rows, dtype=np.float64) - self.mean) / self.scale
+        logit = np.clip(z, -8.0, 8.0) @ self.weights + self.bias
+        p: FloatArray = 1.0 / (1.0 + np.exp(-logit))
+        return p
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LogisticModel:
@@ -129,6 +136,8 @@ class HeartModel:
     rate_correct: LogisticModel | PerceptronModel  # P(heart rate within 5 bpm of the annotation)
     decoder: DecoderSettings  # the S1/S2 decoder's weights
     rate_cycle_range: CycleRange | None = None  # caps the rate confidence (None: no cap)
+    #: P(an expert would have annotated this S1-to-S1 interval); None: rate of the steady run
+    interval_trust: LogisticModel | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> HeartModel:
@@ -139,6 +148,7 @@ class HeartModel:
             _either(d["rate_correct"]),
             DecoderSettings(**d.get("decoder", {})),
             CycleRange.from_dict(d["rate_cycle_range"]) if "rate_cycle_range" in d else None,
+            LogisticModel.from_dict(d["interval_trust"]) if "interval_trust" in d else None,
         )
 
 
