@@ -109,8 +109,12 @@ def claim(
 
     Never raises for bad data: a document that does not validate becomes `rejected`
     (`invalid_document`), and a run that stalled `max_attempts` times becomes `failed` for good
-    (`stalled`), like a run that failed that often.
+    (`stalled`), like a run that failed that often. A claim that loses every commit attempt to
+    concurrent deliveries of the same object is `Skip("contended")`: one of them holds it, and if
+    none committed, the recording is still awaiting upload with its object stored, which the
+    sweeper's lost-event pass re-drives (`sweeper._sweep_lost_events`).
     """
+    from google.api_core.exceptions import Aborted
     from google.cloud import firestore
 
     now = now or now_utc()
@@ -156,7 +160,14 @@ def claim(
         claimed = current.model_copy(update=changes)
         return Claim(clinic_id, recording_id, obj.generation, token, claimed, decision)
 
-    result: Claim | Skip = run(db.transaction())
+    try:
+        result: Claim | Skip = run(db.transaction())
+    except Aborted:  # a read inside the transaction lost its lock (not retried by the client)
+        return Skip("contended")
+    except ValueError as exc:  # the client's "failed to commit in N attempts", after Aborted
+        if not isinstance(exc.__cause__, Aborted):
+            raise
+        return Skip("contended")
     return result
 
 

@@ -229,8 +229,11 @@ def test_concurrent_events_analyse_once(db: firestore.Client, bucket: storage.Bu
         t.start()
     for t in threads:
         t.join()
-    assert outcomes.count("analyzed") == 1, outcomes
-    assert set(outcomes) <= {"analyzed", "in_progress", "duplicate"}
+    # every delivery ends with an outcome, none with an exception (a claim that loses every
+    # commit attempt to the others is "contended"; the emulator's lock timeouts make that happen
+    # on a loaded machine)
+    assert len(outcomes) == 4 and outcomes.count("analyzed") == 1, outcomes
+    assert set(outcomes) <= {"analyzed", "in_progress", "duplicate", "contended"}
     assert len(analyses(db, "c1", "race")) == 1
     assert get_lease(db, "c1", "race").attempts == 1
 
