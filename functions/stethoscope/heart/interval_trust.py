@@ -15,9 +15,8 @@ training/train_heart.py, fold by fold) gives each decoded interval the probabili
 expert would have annotated it, from the background level and sound height at its beats, how
 steady it is with its neighbours, how far it lies from the recording's median interval, and
 where it lies in the take. The rate is read from the plausible intervals weighted by that
-probability squared (exponent chosen among 1, 2, 4 with the folds in view: out-of-fold
-within-5-bpm 0.861 / 0.867 / 0.866 with their weighted median; see docs/analysis.md): the
-weighted mean of those near the weighted median.
+probability squared: the weighted mean of those near their weighted median (see
+`TRUST_EXPONENT`, docs/analysis.md).
 """
 
 from __future__ import annotations
@@ -45,10 +44,11 @@ INTERVAL_FEATURE_NAMES: tuple[str, ...] = (
 )
 #: Capped distances from the take's edges: placing and lifting the chest piece (design choice).
 EDGE_CAP_S = 5.0
-#: Weight = P(trusted) ** this (chosen among 1, 2, 4, see the module docstring).
+#: Weight = P(trusted) ** this, and the rate the weighted mean of the intervals within
+#: `NEAR_MEDIAN` of their weighted median: chosen with the folds in view (training script's
+#: out-of-fold within-5-bpm share; exponent 1 / 2 / 4 at 0.2: 0.866 / 0.879 / 0.879; window
+#: 0.05 / 0.1 / 0.15 / 0.2 / 0.3 at exponent 2: 0.871 / 0.869 / 0.875 / 0.879 / 0.874).
 TRUST_EXPONENT = 2.0
-#: The rate is the weighted mean of the intervals within this share of their weighted median
-#: (chosen among 0.05, 0.1, 0.2 with the folds in view: 0.861 / 0.861 / 0.869 within 5 bpm).
 NEAR_MEDIAN = 0.2
 #: Below this many plausible intervals the analysis keeps its other rate estimate.
 MIN_INTERVALS = 2
