@@ -76,7 +76,7 @@ from stethoscope.heart.evidence import (  # noqa: E402
 from stethoscope.heart.interval_trust import (  # noqa: E402
     INTERVAL_FEATURE_NAMES,
     interval_features,
-    trusted_rate_bpm,
+    reported_rate_bpm,
 )
 from stethoscope.heart.model import MODEL_PATH, HeartModel, LogisticModel  # noqa: E402
 from stethoscope.heart.murmur import FEATURE_NAMES  # noqa: E402
@@ -348,10 +348,7 @@ def measure(data: Path, ex: Example, model: HeartModel) -> dict[str, Any]:
             a.envelope, b.s1_onset_s, b.s1_peak_s, b.s2_peak_s, len(x) / rate
         ).tolist()
         stretches = annotated_stretches(data / ex.file.replace(".flac", ".tsv"))
-        out["trust_y"] = [
-            any(lo - STRETCH_SLACK_S <= a0 and a1 <= hi + STRETCH_SLACK_S for lo, hi in stretches)
-            for a0, a1 in itertools.pairwise(b.s1_onset_s.tolist())
-        ]
+        out["trust_y"] = annotated_intervals(stretches, b.s1_onset_s)
     return out
 
 
@@ -369,6 +366,15 @@ def annotated_stretches(tsv: Path) -> list[tuple[float, float]]:
     return [(a, b) for a, b in stretches]
 
 
+def annotated_intervals(stretches: list[tuple[float, float]], s1_onset_s: np.ndarray) -> list[bool]:
+    """Per interval between successive decoded beats: both beats inside one annotated stretch
+    (within `STRETCH_SLACK_S`) — the interval trust's label."""
+    return [
+        any(lo - STRETCH_SLACK_S <= a and b <= hi + STRETCH_SLACK_S for lo, hi in stretches)
+        for a, b in itertools.pairwise(s1_onset_s.tolist())
+    ]
+
+
 def trust_model(table: list[dict[str, Any]], idx: np.ndarray) -> dict[str, Any]:
     """The interval-trust regression fitted on the rated recordings among `idx`."""
     rows = [table[i] for i in idx if table[i].get("trust_x")]
@@ -379,17 +385,15 @@ def trust_model(table: list[dict[str, Any]], idx: np.ndarray) -> dict[str, Any]:
 
 def with_trusted_rates(table: list[dict[str, Any]], trust: dict[str, Any]) -> list[dict[str, Any]]:
     """The table with each rated recording's rate (and `rate_ok`) as the analysis reports it
-    with this interval trust (`analysis._trusted_rate`)."""
+    with this interval trust (`interval_trust.reported_rate_bpm`, rounded as the result is)."""
     model = LogisticModel.from_dict(trust)
     out = []
     for r in table:
-        if r["hr"] is None or r["rate"] is None or not r.get("trust_x"):
+        if r["hr"] is None or r["rate"] is None:
             out.append(r)
             continue
-        trusted = trusted_rate_bpm(
-            np.array(r["intervals"]), model.probabilities(np.array(r["trust_x"]))
-        )
-        rate = r["rate"] if trusted is None else round(trusted, 1)
+        features = np.array(r["trust_x"], dtype=float).reshape(-1, len(INTERVAL_FEATURE_NAMES))
+        rate = round(reported_rate_bpm(model, np.array(r["intervals"]), features, r["rate"]), 1)
         out.append(dict(r, rate=rate, rate_ok=abs(rate - r["hr"]) <= 5))
     return out
 

@@ -23,7 +23,7 @@ from stethoscope.heart.interval_trust import (
 )
 from stethoscope.heart.model import MODEL_PATH, HeartModel, load_model
 from stethoscope.simulate import simulate_heart
-from training.train_heart import annotated_stretches
+from training.train_heart import annotated_intervals, annotated_stretches
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 needs_data = pytest.mark.skipif(not DATA.exists(), reason="reads ../shared/data (absent)")
@@ -119,8 +119,7 @@ def test_held_out_recordings_trust_their_annotated_stretches_more() -> None:
                 continue
             trust = model.interval_trust.probabilities(x)
             stretches = annotated_stretches(DATA / file.replace(".flac", ".tsv"))
-            for p, a, c in zip(trust, b.s1_onset_s[:-1], b.s1_onset_s[1:], strict=True):
-                within = any(lo - 0.1 <= a and c <= hi + 0.1 for lo, hi in stretches)
+            for p, within in zip(trust, annotated_intervals(stretches, b.s1_onset_s), strict=True):
                 (inside if within else outside).append(p)
     assert len(inside) > 200 and len(outside) > 50
     assert np.mean(inside) > np.mean(outside) + 0.1

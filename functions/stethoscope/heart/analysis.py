@@ -23,7 +23,7 @@ from stethoscope.heart.evidence import (
     spectrum_features,
     voicing,
 )
-from stethoscope.heart.interval_trust import interval_features, trusted_rate_bpm
+from stethoscope.heart.interval_trust import interval_features, reported_rate_bpm
 from stethoscope.heart.model import HeartModel, load_model
 from stethoscope.heart.murmur import (
     Intervals,
@@ -343,17 +343,15 @@ def _trusted_rate(
     steady_rate_bpm: float | None,
 ) -> float | None:
     """The rate read from the intervals an expert would have annotated (`interval_trust`), else
-    the steady-run rate (no trust model, no rate, or too few plausible intervals)."""
-    if model.interval_trust is None or steady_rate_bpm is None:
+    the steady-run rate (`interval_trust.reported_rate_bpm`)."""
+    if model.interval_trust is None or steady_rate_bpm is None:  # nothing to measure for
         return steady_rate_bpm
     features = interval_features(
         envelope, beats.s1_onset_s, beats.s1_peak_s, beats.s2_peak_s, duration_s
     )
-    if len(features) == 0:
-        return steady_rate_bpm
-    trust = model.interval_trust.probabilities(features)
-    rate = trusted_rate_bpm(np.diff(beats.s1_onset_s), trust)
-    return steady_rate_bpm if rate is None else rate
+    return reported_rate_bpm(
+        model.interval_trust, np.diff(beats.s1_onset_s), features, steady_rate_bpm
+    )
 
 
 def _longest_steady_run(s1_onset_s: FloatArray) -> FloatArray:

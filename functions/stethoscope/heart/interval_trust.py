@@ -25,6 +25,7 @@ import numpy as np
 
 from stethoscope.arrays import FloatArray
 from stethoscope.heart.cycle import MAX_HEART_RATE_BPM, MIN_HEART_RATE_BPM
+from stethoscope.heart.model import LogisticModel
 from stethoscope.heart.sounds import SoundEnvelope
 from stethoscope.order_statistics import median
 
@@ -65,12 +66,12 @@ def interval_features(
     n = len(s1_onset_s)
     if n < 2:
         return np.zeros((0, len(INTERVAL_FEATURE_NAMES)))
-    background = envelope.log_amplitude - envelope.relative  # the 1 s running median
-    at_beat = _at(background, s1_onset_s, envelope.frame_rate_hz)
+    beat = envelope.frame_at(s1_onset_s)
+    at_beat = envelope.log_amplitude[beat] - envelope.relative[beat]  # the 1 s running median
     centred = at_beat - median(at_beat)
     height = np.minimum(
-        _at(envelope.relative, s1_peak_s, envelope.frame_rate_hz),
-        _at(envelope.relative, s2_peak_s, envelope.frame_rate_hz),
+        envelope.relative[envelope.frame_at(s1_peak_s)],
+        envelope.relative[envelope.frame_at(s2_peak_s)],
     )
     height_centred = height - median(height)
     d = np.diff(s1_onset_s)
@@ -95,6 +96,21 @@ def interval_features(
     )
 
 
+def reported_rate_bpm(
+    trust: LogisticModel | None,
+    intervals_s: FloatArray,
+    features: FloatArray,
+    steady_rate_bpm: float | None,
+) -> float | None:
+    """The rate the analysis reports: read from the trusted intervals, else the steady-run rate
+    (no trust model, no steady rate, no interval, or too few plausible ones). Training
+    (`train_heart.with_trusted_rates`) calls it on the cached features, as the analysis does."""
+    if trust is None or steady_rate_bpm is None or len(features) == 0:
+        return steady_rate_bpm
+    rate = trusted_rate_bpm(intervals_s, trust.probabilities(features))
+    return steady_rate_bpm if rate is None else rate
+
+
 def trusted_rate_bpm(intervals_s: FloatArray, trust: FloatArray) -> float | None:
     """60 / the trust-weighted mean of the plausible intervals (30-250 bpm) within
     `NEAR_MEDIAN` of their trust-weighted median; None if fewer than `MIN_INTERVALS` are
@@ -114,9 +130,3 @@ def trusted_rate_bpm(intervals_s: FloatArray, trust: FloatArray) -> float | None
     centre = float(values[order][int(np.searchsorted(cumulative, 0.5 * cumulative[-1]))])
     near = np.abs(values - centre) <= NEAR_MEDIAN * centre
     return 60.0 * float(weights[near].sum()) / float(weights[near] @ values[near])
-
-
-def _at(values: FloatArray, times_s: FloatArray, frame_rate_hz: float) -> FloatArray:
-    frame = np.round(times_s * frame_rate_hz).astype(np.intp)
-    picked: FloatArray = values[np.minimum(np.maximum(frame, 0), len(values) - 1)]
-    return picked

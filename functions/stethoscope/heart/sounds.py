@@ -35,11 +35,14 @@ class SoundEnvelope:
     log_amplitude: FloatArray  # ln(amplitude), for levels and SNR
     frame_rate_hz: float
 
+    def frame_at(self, times_s: FloatArray) -> npt.NDArray[np.intp]:
+        """The frames nearest `times_s`, kept inside the envelope."""
+        frame = np.round(times_s * self.frame_rate_hz).astype(np.intp)
+        return np.minimum(np.maximum(frame, 0), len(self.log_amplitude) - 1)  # np.clip, 3x cheaper
+
     def log_amplitude_at(self, times_s: FloatArray) -> FloatArray:
         """ln amplitude at the frames nearest `times_s`."""
-        frame = np.round(times_s * self.frame_rate_hz).astype(np.intp)
-        idx = np.minimum(np.maximum(frame, 0), len(self.log_amplitude) - 1)  # np.clip, 3x cheaper
-        sampled: FloatArray = self.log_amplitude[idx]
+        sampled: FloatArray = self.log_amplitude[self.frame_at(times_s)]
         return sampled
 
     def time_s(self, frame: npt.NDArray[np.integer] | FloatArray) -> FloatArray:
