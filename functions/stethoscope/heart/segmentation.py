@@ -16,6 +16,7 @@ stretch does not derail the rest of the recording.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,14 +93,18 @@ def decode_sounds(
     t = candidates.times_s
     emission = _emission(candidates, settings)
     window = _window_size(t, model)
-    # (K, W * from, to): row j * 2 + a moves from candidate k - W + j with label a
-    trans = _transition_scores(t, model, window).reshape(k_total, window * 2, 2)
+    # per candidate k, the scores of reaching it as S1 (and as S2) from each of the window's
+    # 2W nodes: node j * 2 + a is candidate k - W + j with label a
+    trans = _transition_scores(t, model, window)
+    into_s1 = trans[:, :, :, S1].reshape(k_total, 2 * window).tolist()
+    into_s2 = trans[:, :, :, S2].reshape(k_total, 2 * window).tolist()
 
-    # The per-candidate bookkeeping is in Python lists: numpy's per-call cost on two-element rows
-    # was most of the decoding's time. Only the search over the window stays vectorised.
-    best: list[list[float]] = []
-    back: list[list[tuple[int, int]]] = []  # (candidate, label) each node came from
-    padded = np.full((window + k_total, 2), -np.inf)  # best[], shifted by `window`
+    # Plain Python floats throughout: numpy's per-call cost on rows of 2W values was most of the
+    # decoding's time. The search keeps argmax's rule (the first of equal maxima wins) and
+    # numpy's float64 sums, so the path is the one the vectorised search found.
+    best: list[tuple[float, float]] = []
+    back: list[tuple[tuple[int, int], tuple[int, int]]] = []  # (candidate, label) per label
+    recent = [-math.inf] * (2 * window)  # best[] of the window's nodes, oldest first
     emission_rows = emission.tolist()
     min_gap_s = 0.6 * model.systole_s
     restart_value, restart_node = 0.0, (-1, -1)
@@ -112,19 +117,20 @@ def decode_sounds(
             if value - restart_penalty > restart_value:
                 restart_value, restart_node = value - restart_penalty, (finished, label)
             finished += 1
-        flat = padded[k : k + window].reshape(window * 2, 1) + trans[k]
-        args = flat.argmax(axis=0).tolist()
-        values = [float(flat[args[S1], S1]), float(flat[args[S2], S2])]
-        row, came_from = [0.0, 0.0], [restart_node, restart_node]
-        for to in (S1, S2):
-            if values[to] > restart_value:
-                row[to] = emission_rows[k][to] + values[to]
-                came_from[to] = (k - window + args[to] // 2, args[to] % 2)
-            else:
-                row[to] = emission_rows[k][to] + restart_value
-        best.append(row)
-        back.append(came_from)
-        padded[window + k] = row
+        s1_from, s1_value, s2_from, s2_value = _best_entries(recent, into_s1[k], into_s2[k])
+        s1_emission, s2_emission = emission_rows[k]
+        if s1_value > restart_value:
+            s1_best, s1_back = s1_emission + s1_value, (k - window + s1_from // 2, s1_from % 2)
+        else:
+            s1_best, s1_back = s1_emission + restart_value, restart_node
+        if s2_value > restart_value:
+            s2_best, s2_back = s2_emission + s2_value, (k - window + s2_from // 2, s2_from % 2)
+        else:
+            s2_best, s2_back = s2_emission + restart_value, restart_node
+        best.append((s1_best, s2_best))
+        back.append((s1_back, s2_back))
+        del recent[:2]
+        recent += (s1_best, s2_best)
 
     flat_best = int(np.argmax(np.array(best)))
     k, label = flat_best // 2, flat_best % 2
@@ -139,6 +145,24 @@ def decode_sounds(
         np.asarray(path_label[::-1], dtype=np.intp),
         score,
     )
+
+
+def _best_entries(
+    values: list[float], into_s1: list[float], into_s2: list[float]
+) -> tuple[int, float, int, float]:
+    """argmax of values + into_s1 and of values + into_s2 (the first of equal maxima, as numpy's
+    argmax), with their values, in one pass."""
+    s1_from, s1_value = 0, values[0] + into_s1[0]
+    s2_from, s2_value = 0, values[0] + into_s2[0]
+    for i in range(1, len(values)):
+        value = values[i]
+        total = value + into_s1[i]
+        if total > s1_value:
+            s1_from, s1_value = i, total
+        total = value + into_s2[i]
+        if total > s2_value:
+            s2_from, s2_value = i, total
+    return s1_from, s1_value, s2_from, s2_value
 
 
 def _emission(candidates: Candidates, settings: DecoderSettings) -> FloatArray:
