@@ -58,28 +58,30 @@ def _median_1d(a: npt.NDArray[np.floating[Any]]) -> Any:
 def percentile(x: npt.ArrayLike, q: float | Sequence[float], axis: int | None = None) -> Any:
     """`np.percentile(x, q, axis)` (method "linear"), the same values: one per q, first axis
     over q when q is a sequence, as numpy's."""
-    ordered = np.sort(_along_first_axis(x, axis), axis=0)
+    flat = axis is None and type(q) in (int, float)
+    ordered = _along_first_axis(x, axis)
     n = len(ordered)
     if n == 0:
         return np.percentile(ordered, q, axis=0)  # numpy's error
+    if flat:  # one value of the whole array: partitioned at one rank instead of sorted
+        rank, gamma = _rank(n, float(q))
+        if rank == -1:
+            low = high = ordered.max()  # NaN if there is one
+        else:
+            part = np.partition(ordered, rank)
+            low, high = part[rank], part[rank + 1 :].min()  # NaN (sorted last) if there is one
+        return _interpolated(low, high, gamma)
+    ordered = np.sort(ordered, axis=0)
     below, above, gammas = [], [], []
-    for fraction in [value / 100 for value in np.atleast_1d(q).tolist()]:
-        if not 0.0 <= fraction <= 1.0:
-            raise ValueError("Percentiles must be in the range [0, 100]")
-        # numpy's ranks (float64 arithmetic, as numpy's): the floor of (n - 1) q and the next one
-        # up, the last value from n - 1 on (numpy's rank -1, which its weight counts from)
-        virtual = (n - 1) * fraction
-        rank = -1.0 if virtual >= n - 1 else math.floor(virtual)
-        below.append(int(rank))
-        above.append(-1 if rank == -1.0 else int(rank) + 1)
-        gammas.append(virtual - rank)
+    for value in np.atleast_1d(q).tolist():
+        rank, gamma = _rank(n, value)
+        below.append(rank)
+        above.append(-1 if rank == -1 else rank + 1)
+        gammas.append(gamma)
     low, high = ordered[below], ordered[above]
     step = high - low
     if type(q) in (int, float):  # numpy keeps x's dtype for a Python scalar q
-        gamma = gammas[0]
-        low, high, step = low[0], high[0], step[0]
-        # numpy's interpolation: up from the lower value below the midpoint, down from the upper
-        result = high - step * (1 - gamma) if gamma >= 0.5 else low + step * gamma
+        result = _interpolated(low[0], high[0], gammas[0])
     else:
         weight = np.array(gammas).reshape((-1,) + (1,) * (ordered.ndim - 1))
         result = np.where(weight >= 0.5, high - step * (1 - weight), low + step * weight)
@@ -87,6 +89,25 @@ def percentile(x: npt.ArrayLike, q: float | Sequence[float], axis: int | None = 
             result = result[0]
     nan = np.isnan(ordered[-1])  # NaN sorts last
     return np.where(nan, ordered[-1], result)[()] if nan.any() else result
+
+
+def _rank(n: int, q: float) -> tuple[int, float]:
+    """numpy's ranks for percentile q of n values (float64 arithmetic, as numpy's): the floor of
+    (n - 1) q and the weight of the next value up; -1 from n - 1 on (numpy's rank of the last
+    value, which its weight counts from)."""
+    fraction = q / 100
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError("Percentiles must be in the range [0, 100]")
+    virtual = (n - 1) * fraction
+    rank = -1.0 if virtual >= n - 1 else math.floor(virtual)
+    return int(rank), virtual - rank
+
+
+def _interpolated(low: Any, high: Any, gamma: float) -> Any:
+    """numpy's interpolation between two order statistics: up from the lower value below the
+    midpoint, down from the upper one from it on."""
+    step = high - low
+    return high - step * (1 - gamma) if gamma >= 0.5 else low + step * gamma
 
 
 def _along_first_axis(x: npt.ArrayLike, axis: int | None) -> npt.NDArray[np.floating[Any]]:

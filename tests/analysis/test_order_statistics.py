@@ -59,6 +59,8 @@ def test_nan_in_a_slice_gives_nan_like_numpy(dtype: type) -> None:
             assert _same(median(x, axis), np.median(x, axis=axis))
             assert _same(percentile(x, [10, 90], axis), np.percentile(x, [10, 90], axis=axis))
             assert _same(percentile(x, 50, axis), np.percentile(x, 50, axis=axis))
+        for q in (0, 5, 50, 97.5, 100):  # one percentile of a 1-D array: the partition path
+            assert _same(percentile(x[4], q), np.percentile(x[4], q))
 
 
 def test_refuses_what_it_does_not_reproduce() -> None:

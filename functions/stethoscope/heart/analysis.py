@@ -41,7 +41,7 @@ from stethoscope.heart.segmentation import (
     decode_sounds,
 )
 from stethoscope.heart.sounds import Candidates, SoundEnvelope, find_candidates, sound_envelope
-from stethoscope.order_statistics import median
+from stethoscope.order_statistics import median, percentile
 from stethoscope.result import Beat, HeartResult, RateFlag
 
 ANALYSIS_RATE_HZ = 2000.0
@@ -419,7 +419,7 @@ def _evidence(
     candidates, labels, cycle = seg.candidates, seg.labels, seg.cycle
     low_share, flatness = spectrum_features(x, fs_hz)
     rel = seg.envelope.relative
-    peakiness = float(np.percentile(rel, 95) - median(rel)) if len(rel) else 0.0
+    peakiness = float(percentile(rel, 95) - median(rel)) if len(rel) else 0.0
     rr_median = median(rr) if len(rr) else None  # read three times below
     values = dict.fromkeys(RATE_EVIDENCE_NAMES, 0.0)
     values.update(

@@ -25,6 +25,7 @@ from scipy import signal
 
 from stethoscope.arrays import FloatArray
 from stethoscope.envelope import autocorrelation
+from stethoscope.order_statistics import percentile
 
 MIN_HEART_RATE_BPM = 30.0
 MAX_HEART_RATE_BPM = 250.0
@@ -66,7 +67,7 @@ def estimate_cycles(
     excursions = np.clip(relative_envelope, 0.0, None)
     if len(excursions) < 4 or not np.any(excursions > 0):
         return []
-    excursions = np.minimum(excursions, np.percentile(excursions, 98))
+    excursions = np.minimum(excursions, percentile(excursions, 98))
     acf = autocorrelation(excursions)
     max_lag = min(len(acf) - 1, int(1.1 * 60.0 / MIN_HEART_RATE_BPM * frame_rate_hz))
     peaks, _ = signal.find_peaks(acf[: max_lag + 1])
