@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -64,7 +64,7 @@ def percentile(x: npt.ArrayLike, q: float | Sequence[float], axis: int | None = 
     if n == 0:
         return np.percentile(ordered, q, axis=0)  # numpy's error
     if flat:  # one value of the whole array: partitioned at one rank instead of sorted
-        rank, gamma = _rank(n, float(q))
+        rank, gamma = _rank(n, cast(float, q))
         if rank == -1:
             low = high = ordered.max()  # NaN if there is one
         else:
