@@ -101,6 +101,8 @@ def prediction(file: str, result: AnalysisResult | None, cpu_s: float, error: st
         murmur_present=h.murmur.present,
         # extra fields (ignored by score_dev): for the reliability tables
         murmur_score=h.murmur.score,
+        murmur_timing=h.murmur.timing,
+        systolic_timing=h.murmur.systolic_timing,
         heart_rate_confidence=h.heart_rate_confidence,
         heart_rate_flags=list(h.heart_rate_flags),
         usable=result.quality.usable,
@@ -126,6 +128,28 @@ def run(files: list[str], data: Path, model_for: Callable[[str], HeartModel],
         except Exception as exc:  # a crash on any file is a figure
             out[file] = prediction(file, None, time.process_time() - start, repr(exc))
     return out
+
+
+def shape_figures(data: Path, oof: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The reported `systolic_timing` against the patient's systolic murmur timing, at the sites
+    CirCor lists the murmur at (Holosystolic or Early-systolic; Mid-systolic counted apart)."""
+    labels = csv.DictReader((data / "heart/circor2022/labels.csv").open())
+    timing = {f"heart/circor2022/{r['file']}": r["systolic_timing"] for r in labels
+              if r["murmur_at_this_location"] == "Present" and r["systolic_timing"]}  # fmt: skip
+    called = {f: oof[f].get("systolic_timing") for f in timing if f in oof}
+    right = {
+        label: [called[f] == label.lower() for f in called if timing[f] == label and called[f]]
+        for label in ("Holosystolic", "Early-systolic")
+    }
+    mid = [called[f] for f in called if timing[f] == "Mid-systolic" and called[f]]
+    return {
+        "sites": len(called),
+        "called": sum(bool(c) for c in called.values()),
+        "holosystolic_right": f"{sum(right['Holosystolic'])}/{len(right['Holosystolic'])}",
+        "early_systolic_right": f"{sum(right['Early-systolic'])}/{len(right['Early-systolic'])}",
+        "bal_acc": round(float(np.mean([np.mean(v) for v in right.values()])), 4),
+        "mid_systolic_called_holosystolic": f"{mid.count('holosystolic')}/{len(mid)}",
+    }
 
 
 def exam_figures(data: Path, results: dict[str, AnalysisResult]) -> dict[str, Any]:
@@ -196,6 +220,9 @@ def main() -> None:
           **scorer.score_old(gts, oof)})  # fmt: skip
     show("CirCor 2022 patients through stethoscope.assess_exam (out of fold)",
          exam_figures(args.data, results))  # fmt: skip
+    show("CirCor 2022 sites with a murmur of known systolic timing: holosystolic or early (out "
+         "of fold; judged where the analysis reports a systolic murmur)",
+         shape_figures(args.data, oof))  # fmt: skip
 
     # 2. train on CirCor 2022, test on other devices and people
     other = [f for f in files if "circor2022" not in f]

@@ -11,6 +11,9 @@ small models with scikit-learn, evaluated in numpy at inference:
   no diastolic murmur, Yaseen's MS teaches it); the decision threshold maximises the training
   folds' balanced accuracy;
 * murmur timing (systolic vs diastolic) — Yaseen 2018 MR and MVP (systolic) vs MS (diastolic);
+* holosystolic vs early-systolic (a systolic murmur's shape, `murmur.SYSTOLIC_SHAPE_NAMES`) —
+  CirCor 2022 sites with a murmur whose patient's systolic timing is Holosystolic or
+  Early-systolic (the few Mid-systolic ones are left out); threshold as for presence;
 * interpretable heart recording (a one-hidden-layer perceptron) — positives: CirCor 2022,
   PASCAL A normal and Yaseen recordings, 1.5-3 s clips of CirCor, and the project's synthetic
   hearts at 30-250 bpm (`stethoscope.simulate`);
@@ -79,7 +82,7 @@ from stethoscope.heart.interval_trust import (  # noqa: E402
     reported_rate_bpm,
 )
 from stethoscope.heart.model import MODEL_PATH, HeartModel, LogisticModel  # noqa: E402
-from stethoscope.heart.murmur import FEATURE_NAMES  # noqa: E402
+from stethoscope.heart.murmur import FEATURE_NAMES, SYSTOLIC_SHAPE_NAMES  # noqa: E402
 from stethoscope.heart.segmentation import DecoderSettings  # noqa: E402
 from stethoscope.heart.sounds import find_candidates, sound_envelope  # noqa: E402
 from stethoscope.hum import remove_mains_hum  # noqa: E402
@@ -143,6 +146,8 @@ SEG_TOLERANCE_S = 0.06
 STRETCH_GAP_S = 0.05
 STRETCH_SLACK_S = 0.1
 DIASTOLIC = {"MS"}
+#: CirCor systolic timings the holosystolic model tells apart (Mid-systolic: 8 sites, too few).
+HOLOSYSTOLIC_TIMINGS = {"Holosystolic", "Early-systolic"}
 
 
 @dataclass
@@ -158,6 +163,7 @@ class Example:
     synthetic: tuple[str, float, int] | None = None  # kind, seconds, seed
     later: bool = False  # drawn after the first dealing (`LATER_KINDS`, `EXTRA_TAKES`)
     crop: tuple[float, float] | None = None  # analyse only (start share, seconds) of the file
+    systolic_timing: str | None = None  # CirCor: the patient's systolic murmur timing
 
 
 def circor_groups(rows: list[dict[str, str]]) -> dict[str, str]:
@@ -191,6 +197,7 @@ def examples(data: Path) -> list[Example]:
                 {"Present": True, "Absent": False}.get(row["murmur_at_this_location"]),
                 row["murmur"],
                 float(hr) if hr else None,
+                systolic_timing=row["systolic_timing"] or None,
             )
         )
     for p in sorted((data / "heart/pascal_a_normal").glob("*.wav")):
@@ -339,6 +346,7 @@ def measure(data: Path, ex: Example, model: HeartModel) -> dict[str, Any]:
     out = {
         "evidence": a.evidence.tolist(),
         "murmur": None if m is None else m.features.tolist(),
+        "systolic_shape": None if m is None else m.systolic_shape.tolist(),
         "rate": a.heart.heart_rate_bpm,
     }
     if ex.hr_bpm is not None:  # the rated CirCor recordings: their intervals, trusted or not
@@ -568,6 +576,7 @@ def fit_all(table: list[dict[str, Any]], idx: np.ndarray) -> dict[str, Any]:
     rate = export_perceptron(fit_perceptron(rx, ry, RATE_CONFIDENCE), 0.5, RATE_CONFIDENCE_NAMES)
     return {
         "murmur_presence": presence,
+        "murmur_holosystolic": holosystolic_model(rows),
         "interpretable": interp,
         "rate_correct": rate,
         # where the decoded cycle's cues lie when the cycle is right: judged by the rate read
@@ -588,6 +597,27 @@ def cycle_range(right: list[dict[str, Any]]) -> dict[str, Any]:
         "cap": CYCLE_CAP,
         "tail": CYCLE_TAIL,
     }
+
+
+def holosystolic_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sites with a murmur whose systolic timing is one the model tells apart, shape measured."""
+    return [
+        r
+        for r in rows
+        if r["murmur_label"]
+        and r.get("systolic_timing") in HOLOSYSTOLIC_TIMINGS
+        and r["systolic_shape"] is not None
+        and np.all(np.isfinite(r["systolic_shape"]))
+    ]
+
+
+def holosystolic_model(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """P(holosystolic | systolic murmur) from the systolic shape (`SYSTOLIC_SHAPE_NAMES`)."""
+    chosen = holosystolic_rows(rows)
+    x = np.array([r["systolic_shape"] for r in chosen])
+    y = np.array([r["systolic_timing"] == "Holosystolic" for r in chosen])
+    fitted = fit_logistic(x, y)
+    return export(SYSTOLIC_SHAPE_NAMES, fitted, best_balanced_threshold(predict(fitted, x), y))
 
 
 def timing_model(table: list[dict[str, Any]]) -> dict[str, Any]:
@@ -639,7 +669,7 @@ def main() -> None:
                  murmur_label=ex.murmur, patient_murmur=ex.patient_murmur, hr=ex.hr_bpm,
                  rate_ok=rate_ok if m["rate"] is not None else None,
                  steady_ok=rate_ok if m["rate"] is not None else None,
-                 yaseen_class=ex.yaseen_class)
+                 yaseen_class=ex.yaseen_class, systolic_timing=ex.systolic_timing)
         )  # fmt: skip
     if args.cache:
         args.cache.write_text(json.dumps(cache))
@@ -713,6 +743,10 @@ def oof_predict(row: dict[str, Any], fitted: dict[str, Any]) -> None:
     row["p_rate"] = heart_rate_confidence(model, ev)[0]
     row["p_murmur"] = None
     row["murmur_call"] = None
+    row["holosystolic_call"] = None
+    if holosystolic_rows([row]) and model.murmur_holosystolic is not None:
+        p = model.murmur_holosystolic.probability(np.array(row["systolic_shape"]))
+        row["holosystolic_call"] = p >= model.murmur_holosystolic.threshold
     if row["murmur"] is not None:
         row["p_murmur"] = model.murmur_presence.probability(np.array(row["murmur"]))
         if row["interpretable"]:
@@ -748,6 +782,11 @@ def oof_figures(table: list[dict[str, Any]]) -> dict[str, Any]:
     p = np.array([r["p_rate"] for r in rated])
     ok = np.array([r["rate_ok"] for r in rated])
     out["hr_confidence_reliability"] = reliability(p, ok)
+    shaped = [r for r in circor if r["holosystolic_call"] is not None]
+    holo = [r["holosystolic_call"] for r in shaped if r["systolic_timing"] == "Holosystolic"]
+    early = [not r["holosystolic_call"] for r in shaped if r["systolic_timing"] != "Holosystolic"]
+    out["circor2022_holosystolic_bal_acc_rec"] = round((np.mean(holo) + np.mean(early)) / 2, 4)
+    out["circor2022_holosystolic_recordings"] = f"{len(holo)} holosystolic, {len(early)} early"
     pm = np.array([r["p_murmur"] for r in labelled if r["p_murmur"] is not None])
     ym = np.array([r["murmur_label"] for r in labelled if r["p_murmur"] is not None])
     out["murmur_score_reliability"] = reliability(pm, ym)

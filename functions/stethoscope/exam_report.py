@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from stethoscope.report import ReportFormat
+from stethoscope.report import ReportFormat, murmur_timing_text
 from stethoscope.result import AnalysisResult
 
 A4_PORTRAIT_IN = (8.27, 11.69)
@@ -100,11 +100,12 @@ def _site_text(site: SiteTrace) -> str:
     if result.heart is not None:
         h = result.heart
         rate = "-" if h.heart_rate_bpm is None else f"{h.heart_rate_bpm:.0f} bpm"
+        timed = h.murmur.present and h.murmur.timing
         rows += [
             f"Heart rate: {rate}",
             f"Rhythm: {h.rhythm or 'cannot tell'}",
             f"Murmur: {_verdict(h.murmur.present)}"
-            + (f" ({h.murmur.timing})" if h.murmur.present and h.murmur.timing else ""),
+            + (f" ({murmur_timing_text(h.murmur)})" if timed else ""),
         ]
     if result.lung is not None:
         lung = result.lung

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from stethoscope.analysis import DetailedAnalysis
-from stethoscope.result import AnalysisResult
+from stethoscope.result import AnalysisResult, Murmur
 
 ReportFormat = Literal["png", "pdf"]
 CLOSE_UP_S = 10.0
@@ -94,7 +94,16 @@ def _murmur_text(result: AnalysisResult) -> str:
         return f"cannot tell (score {m.score:.2f})"
     if not m.present:
         return f"absent (score {m.score:.2f})"
-    return f"present, {m.timing or 'timing unclear'} (score {m.score:.2f})"
+    return f"present, {murmur_timing_text(m)} (score {m.score:.2f})"
+
+
+def murmur_timing_text(m: Murmur) -> str:
+    """ "systolic", "systolic, holosystolic (P 0.82)", "diastolic", ... for a reported murmur."""
+    if m.timing is None:
+        return "timing unclear"
+    if m.systolic_timing is None or m.holosystolic_score is None:
+        return m.timing
+    return f"{m.timing}, {m.systolic_timing} (P holosystolic {m.holosystolic_score:.2f})"
 
 
 def _s(value: float | None) -> str:

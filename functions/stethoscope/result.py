@@ -69,6 +69,14 @@ class Murmur(ResultModel):
 
     present: bool | None = Field(description="None: cannot tell from this recording")
     timing: Literal["systolic", "diastolic", "continuous"] | None = None
+    systolic_timing: Literal["holosystolic", "early-systolic"] | None = Field(
+        default=None,
+        description="for a systolic murmur: lasting up to S2 (holosystolic) or fading before it "
+        "(early-systolic), as CirCor 2022's annotators judged; None otherwise",
+    )
+    holosystolic_score: float | None = Field(
+        default=None, ge=0, le=1, description="for a systolic murmur: P(holosystolic)"
+    )
     score: float = Field(ge=0, le=1, description="probability that a murmur is present")
     systolic_score: float = Field(ge=0, le=1)
     diastolic_score: float = Field(ge=0, le=1)

@@ -81,6 +81,7 @@ def test_no_murmur_in_a_clean_normal_heart() -> None:
     murmur = analyze(sim.samples, sim.sample_rate_hz).heart.murmur  # type: ignore[union-attr]
     assert murmur.present is False
     assert murmur.timing is None
+    assert murmur.systolic_timing is None and murmur.holosystolic_score is None
     assert murmur.score < 0.3
 
 

@@ -1,7 +1,7 @@
 /** How figures and codes read on screen: one place, so the worklist, the exam and the review
  * say the same thing. Unusable takes never show figures they cannot support. */
 import type { Timestamp } from "firebase/firestore";
-import type { RecordingSummary } from "./types/firestore.gen";
+import type { Murmur, RecordingSummary } from "./types/firestore.gen";
 
 export function dateTime(value: Timestamp | string | null | undefined): string {
   if (!value) return "—";
@@ -47,6 +47,15 @@ export function findings(kind: string | null | undefined, summary: RecordingSumm
     parts.push(events.length ? events.join(" + ") : "no wheeze or crackles");
   }
   return parts.join(" · ");
+}
+
+/** A reported murmur's timing: "systolic", "systolic, holosystolic", … ("" when none), with
+ * the probability that a systolic murmur is holosystolic when `detailed`. */
+export function murmurTiming(murmur: Murmur, detailed = false): string {
+  if (!murmur.timing) return "";
+  if (!murmur.systolicTiming) return murmur.timing;
+  const p = detailed && murmur.holosystolicScore != null ? ` (P holosystolic ${percent(murmur.holosystolicScore)})` : "";
+  return `${murmur.timing}, ${murmur.systolicTiming}${p}`;
 }
 
 /** True when the take shows something a clinician should look at. */

@@ -260,7 +260,8 @@ def withhold_unusable(heart: HeartResult, usable: bool) -> HeartResult:
     when its calibrated confidence is at least `CONFIDENT_RATE`."""
     if usable:
         return heart
-    murmur = heart.murmur.model_copy(update={"present": None, "timing": None})
+    withheld = ("present", "timing", "systolic_timing", "holosystolic_score")
+    murmur = heart.murmur.model_copy(update=dict.fromkeys(withheld))
     update: dict[str, object] = {"murmur": murmur}
     if heart.heart_rate_confidence < CONFIDENT_RATE:
         update["heart_rate_bpm"] = None

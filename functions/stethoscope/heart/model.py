@@ -1,8 +1,9 @@
 """The learned parts of the heart analysis, read from `heart_model.json`.
 
 Small models evaluated in numpy (logistic regressions, one one-hidden-layer perceptron): murmur
-presence, whether the recording can be interpreted as a heart recording at all, which decoded
-intervals to read the rate from, and whether the reported heart rate is right (within 5 bpm).
+presence and, for a systolic murmur, whether it is holosystolic; whether the recording can be
+interpreted as a heart recording at all, which decoded intervals to read the rate from, and
+whether the reported heart rate is right (within 5 bpm).
 Each comes with the decision threshold chosen on training folds only. The file is written by
 `training/train_heart.py` (CirCor 2022 per-site labels and annotated stretches, patient-grouped
 folds) and carries its provenance: data, folds, seed, out-of-fold figures, date.
@@ -138,6 +139,8 @@ class HeartModel:
     rate_cycle_range: CycleRange | None = None  # caps the rate confidence (None: no cap)
     #: P(an expert would have annotated this S1-to-S1 interval); None: rate of the steady run
     interval_trust: LogisticModel | None = None
+    #: P(holosystolic | systolic murmur) from `SYSTOLIC_SHAPE_NAMES`; None: not reported
+    murmur_holosystolic: LogisticModel | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> HeartModel:
@@ -149,6 +152,11 @@ class HeartModel:
             DecoderSettings(**d.get("decoder", {})),
             CycleRange.from_dict(d["rate_cycle_range"]) if "rate_cycle_range" in d else None,
             LogisticModel.from_dict(d["interval_trust"]) if "interval_trust" in d else None,
+            (
+                LogisticModel.from_dict(d["murmur_holosystolic"])
+                if "murmur_holosystolic" in d
+                else None
+            ),
         )
 
 

@@ -86,6 +86,14 @@ export interface Murmur {
   present: boolean | null;
   timing?: ("systolic" | "diastolic" | "continuous") | null;
   /**
+   * for a systolic murmur: lasting up to S2 (holosystolic) or fading before it (early-systolic), as CirCor 2022's annotators judged; None otherwise
+   */
+  systolicTiming?: ("holosystolic" | "early-systolic") | null;
+  /**
+   * for a systolic murmur: P(holosystolic)
+   */
+  holosystolicScore?: number | null;
+  /**
    * probability that a murmur is present
    */
   score: number;

@@ -4,7 +4,7 @@
 import { doc, onSnapshot } from "firebase/firestore";
 import { h, replace } from "../dom";
 import { bodyDiagram, type SiteMark, type SiteState } from "../draw/body";
-import { dateTime, siteName, statusLabel } from "../format";
+import { dateTime, murmurTiming, siteName, statusLabel } from "../format";
 import { LinkSource, downloadLink } from "../links";
 import { showPatientName } from "../patients";
 import { href, type Route } from "../router";
@@ -34,7 +34,7 @@ export function siteState(site: ExamSite): [SiteState, string] {
   if (heart) {
     const rate = heart.heartRateBpm != null ? `HR ${Math.round(heart.heartRateBpm)} bpm, ` : "";
     const murmur = heart.murmur?.present;
-    return [murmur ? "finding" : "normal", `${rate}${murmur ? `murmur${heart.murmur?.timing ? ` (${heart.murmur.timing})` : ""}` : murmur === false ? "no murmur" : "murmur unknown"}`];
+    return [murmur ? "finding" : "normal", `${rate}${murmur ? `murmur${heart.murmur?.timing ? ` (${murmurTiming(heart.murmur)})` : ""}` : murmur === false ? "no murmur" : "murmur unknown"}`];
   }
   if (lung) {
     const events = [lung.wheezePresent && "wheeze", lung.cracklePresent && "crackles"].filter(Boolean).join(" + ");

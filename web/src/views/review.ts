@@ -8,7 +8,7 @@ import { doc, getDoc, onSnapshot } from "firebase/firestore";
 import { ApiError } from "../api";
 import { h, replace } from "../dom";
 import { type Figure, drawFrequencyLabels, drawOverlay, drawSpectrogram, drawTimeAxis, drawWaveform, prepareCanvas } from "../draw/trace";
-import { dateTime, percent, siteName, statusLabel } from "../format";
+import { dateTime, murmurTiming, percent, siteName, statusLabel } from "../format";
 import { LinkSource, downloadLink } from "../links";
 import { showPatientName } from "../patients";
 import { href, type Route } from "../router";
@@ -233,7 +233,7 @@ function figures(result: AnalysisResult): HTMLElement {
     rows.push(
       ["Heart rate", heart.heartRateBpm != null ? `${Math.round(heart.heartRateBpm)} bpm (confidence ${percent(heart.heartRateConfidence)})` : "not determined"],
       ["Rhythm", heart.rhythm ?? "—"],
-      ["Murmur", heart.murmur.present == null ? "unknown" : heart.murmur.present ? `present${heart.murmur.timing ? `, ${heart.murmur.timing}` : ""} (score ${heart.murmur.score.toFixed(2)})` : "absent"],
+      ["Murmur", heart.murmur.present == null ? "unknown" : heart.murmur.present ? `present${heart.murmur.timing ? `, ${murmurTiming(heart.murmur, true)}` : ""} (score ${heart.murmur.score.toFixed(2)})` : "absent"],
       ["S1/S2 segmentation", `${heart.beats.length} beats (confidence ${percent(heart.segmentationConfidence)})`],
     );
   }
