@@ -133,7 +133,7 @@ def lung_features(x: FloatArray, fs_hz: float, spec: Spectrogram | None = None) 
     nyquist_top = 0.95 * float(spec.freqs_hz[-1])
     # nothing above 1000 Hz is used; the margin keeps the smoothed spectrum at 1000 Hz exact
     rows = int(np.searchsorted(spec.freqs_hz, BAND_EDGES_HZ[-1] + TONAL_SMOOTHING_HZ)) + 1
-    freqs, power_db = spec.freqs_hz[:rows], spec.power_db[:rows]  # float32: halves the memory
+    freqs, power_db = spec.freqs_hz[:rows], spec.analysed_db[:rows]  # float32: halves the memory
     n_frames = power_db.shape[1]
     power = spec.linear_power[:rows]
 
