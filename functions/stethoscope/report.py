@@ -98,7 +98,8 @@ def _murmur_text(result: AnalysisResult) -> str:
 
 
 def murmur_timing_text(m: Murmur) -> str:
-    """ "systolic", "systolic, holosystolic (P 0.82)", "diastolic", ... for a reported murmur."""
+    """The timing words of a reported murmur: "systolic", "systolic, holosystolic (P holosystolic
+    0.82)", "diastolic", ..."""
     if m.timing is None:
         return "timing unclear"
     if m.systolic_timing is None or m.holosystolic_score is None:
