@@ -554,7 +554,7 @@ def negative_pass_threshold(p: np.ndarray, heart: np.ndarray) -> float:
 
 
 def fit_all(table: list[dict[str, Any]], idx: np.ndarray) -> dict[str, Any]:
-    """The four models (exported) fitted on the examples `idx`."""
+    """The models fitted per fold (exported) on the examples `idx`."""
     rows = [table[i] for i in idx]
     ev = np.array([r["evidence"][: len(EVIDENCE_NAMES)] for r in rows])
     heart = np.array([r["heart"] for r in rows])
