@@ -158,6 +158,7 @@ def exam_figures(data: Path, results: dict[str, AnalysisResult]) -> dict[str, An
     labels = data / "heart/circor2022/labels.csv"
     sites: dict[str, dict[str, AnalysisResult]] = {}
     truth: dict[str, str] = {}
+    timing: dict[str, str] = {}
     for row in csv.DictReader(labels.open()):
         file = f"heart/circor2022/{row['file']}"
         if file in results:
@@ -166,7 +167,16 @@ def exam_figures(data: Path, results: dict[str, AnalysisResult]) -> dict[str, An
                 f"{row['location']}#{len(exam)}" if row["location"] in exam else row["location"]
             ] = results[file]
             truth[row["patient"]] = row["murmur"]
-    said = {p: assess_exam(exam).murmur.capitalize() for p, exam in sites.items()}
+            timing[row["patient"]] = row["systolic_timing"]
+    assessed = {p: assess_exam(exam) for p, exam in sites.items()}
+    said = {p: a.murmur.capitalize() for p, a in assessed.items()}
+    # the systolic shape at the most audible site against the patient's systolic timing
+    shaped = [(timing[p], a.systolic_timing) for p, a in assessed.items() if a.systolic_timing]
+    shape_right = {
+        label: f"{sum(t == label and s == label.lower() for t, s in shaped)}"
+        f"/{sum(t == label for t, _ in shaped)}"
+        for label in ("Holosystolic", "Early-systolic", "Mid-systolic")
+    }
     weight = {"Present": 5, "Unknown": 3, "Absent": 1}
     right = sum(weight[truth[p]] for p in said if said[p] == truth[p])
     confusion: dict[str, int] = {}
@@ -177,6 +187,7 @@ def exam_figures(data: Path, results: dict[str, AnalysisResult]) -> dict[str, An
         "exam_weighted_acc": right / sum(weight[truth[p]] for p in said),
         "exam_patients": len(said),
         "exam_truth_to_pred": dict(sorted(confusion.items())),
+        "exam_systolic_timing_right": shape_right,
     }
 
 

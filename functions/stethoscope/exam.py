@@ -5,9 +5,10 @@ decides per patient: a murmur is present if it is heard at any site. That is als
 labels a patient (Oliveira et al. 2022, IEEE JBHI 26(6)), and this is its rule, applied to the
 per-recording results: a site counts only when its recording could be interpreted (quality usable
 and a murmur decision made); **present** when a murmur is found at one interpretable site or
-more; **absent** when none is found and at least `MIN_INTERPRETABLE_SITES` sites (or every site
-recorded, if fewer were) could be interpreted; otherwise **unknown** — a wrong "absent" from one
-noisy site is worse than asking for another recording.
+more (its timing, and a systolic murmur's shape, are read at the most audible site); **absent**
+when none is found and at least `MIN_INTERPRETABLE_SITES` sites (or every site recorded, if fewer
+were) could be interpreted; otherwise **unknown** — a wrong "absent" from one noisy site is worse
+than asking for another recording.
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ class ExamAssessment(ResultModel):
     murmur: Literal["present", "absent", "unknown"]
     murmur_sites: list[str] = Field(description="sites where a murmur was found, loudest first")
     most_audible_site: str | None = Field(description="site with the highest murmur score")
+    murmur_timing: Literal["systolic", "diastolic", "continuous"] | None = Field(
+        default=None, description="the murmur's timing at the most audible site"
+    )
+    systolic_timing: Literal["holosystolic", "early-systolic"] | None = Field(
+        default=None, description="a systolic murmur's shape at the most audible site"
+    )
     interpretable_sites: list[str]
     uninterpretable_sites: list[str]
     heart_rate_bpm: float | None = Field(description="median of the sites' confident rates")
@@ -109,10 +116,13 @@ def assess_exam(results: Mapping[str, AnalysisResult]) -> ExamAssessment:
     rhythm: Literal["regular", "irregular"] | None = None
     if rhythms:
         rhythm = "irregular" if rhythms.count("irregular") > len(rhythms) / 2 else "regular"
+    loudest = hearts[with_murmur[0]].heart if with_murmur else None
     return ExamAssessment(
         murmur=murmur,
         murmur_sites=with_murmur,
         most_audible_site=with_murmur[0] if with_murmur else None,
+        murmur_timing=None if loudest is None else loudest.murmur.timing,
+        systolic_timing=None if loudest is None else loudest.murmur.systolic_timing,
         interpretable_sites=interpretable,
         uninterpretable_sites=uninterpretable,
         heart_rate_bpm=rate,

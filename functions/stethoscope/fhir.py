@@ -379,7 +379,9 @@ def exam_conclusion(assessment: dict[str, Any]) -> str:
         where = f" at {', '.join(sites)}" if verdict == "present" and sites else ""
         parts.append(f"{name} {verdict}{where}")
     if assessment.get("mostAudibleSite"):
-        parts.append(f"loudest at {assessment['mostAudibleSite']}")
+        timing = [assessment.get("murmurTiming"), assessment.get("systolicTiming")]
+        how = ", ".join(t for t in timing if t)
+        parts.append(f"loudest at {assessment['mostAudibleSite']}" + (f" ({how})" if how else ""))
     for key, label in (("heartRateBpm", "heart rate"), ("respiratoryRateBpm", "resp. rate")):
         if assessment.get(key) is not None:
             parts.append(f"{label} {float(assessment[key]):.0f}/min")

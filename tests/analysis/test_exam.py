@@ -7,6 +7,7 @@ from functools import cache
 import numpy as np
 
 from stethoscope import AnalysisResult, ExamAssessment, analyze, assess_exam
+from stethoscope.fhir import exam_conclusion
 from stethoscope.simulate import simulate_heart
 from training.heart_corpus import non_heart
 
@@ -41,6 +42,16 @@ def test_a_murmur_at_one_interpretable_site_makes_the_exam_present() -> None:
     assert exam.most_audible_site == "MV"
     assert "murmur_found" in exam.reasons and "uninterpretable_site" in exam.reasons
     assert exam.uninterpretable_sites == ["TV"]
+    mv = murmur().heart.murmur  # type: ignore[union-attr]
+    assert exam.murmur_timing == "systolic" == mv.timing
+    assert exam.systolic_timing is not None and exam.systolic_timing == mv.systolic_timing
+
+
+def test_the_fhir_conclusion_names_the_loudest_site_and_how_the_murmur_sounds_there() -> None:
+    exam = assess_exam({"AV": normal(1), "PV": normal(4), "MV": murmur()})
+    shape = murmur().heart.murmur.systolic_timing  # type: ignore[union-attr]
+    text = exam_conclusion(exam.model_dump(by_alias=True))
+    assert f"murmur present at MV; loudest at MV (systolic, {shape})" in text
 
 
 def test_most_audible_site_is_the_one_with_the_highest_score() -> None:
@@ -56,6 +67,7 @@ def test_no_murmur_at_enough_interpretable_sites_is_absent() -> None:
     exam = assess_exam({"AV": normal(1), "MV": normal(4), "TV": noise()})
     assert exam.murmur == "absent"
     assert exam.murmur_sites == [] and exam.most_audible_site is None
+    assert exam.murmur_timing is None and exam.systolic_timing is None
     assert exam.heart_rate_bpm is not None and abs(exam.heart_rate_bpm - 80.0) <= 5
     assert exam.rhythm == "regular"
 

@@ -717,6 +717,14 @@ export interface ExamAssessment {
    * site with the highest murmur score
    */
   mostAudibleSite: string | null;
+  /**
+   * the murmur's timing at the most audible site
+   */
+  murmurTiming?: ("systolic" | "diastolic" | "continuous") | null;
+  /**
+   * a systolic murmur's shape at the most audible site
+   */
+  systolicTiming?: ("holosystolic" | "early-systolic") | null;
   interpretableSites: string[];
   uninterpretableSites: string[];
   /**

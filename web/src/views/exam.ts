@@ -96,7 +96,7 @@ function examPage(session: Session, examId: string, exam: Exam): HTMLElement[] {
         { class: "card", "aria-labelledby": "assessment-title" },
         h("h2", { id: "assessment-title" }, "Assessment"),
         h("p", { id: "assessment" }, examFindings(exam)),
-        a?.mostAudibleSite ? h("p", {}, `Most audible at ${siteName(a.mostAudibleSite)}.`) : null,
+        a?.mostAudibleSite ? h("p", {}, `Most audible at ${siteName(a.mostAudibleSite)}${a.murmurTiming ? ` (${[a.murmurTiming, a.systolicTiming].filter(Boolean).join(", ")})` : ""}.`) : null,
         a?.rhythm ? h("p", {}, `Rhythm: ${a.rhythm}.`) : null,
         a?.reasons?.length ? h("p", { class: "muted" }, `Why: ${a.reasons.map((r) => r.replace(/_/g, " ")).join("; ")}.`) : null,
         h("h3", {}, "Record again"),
