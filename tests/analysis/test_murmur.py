@@ -62,7 +62,7 @@ def test_systolic_murmur_told_holosystolic_or_early() -> None:
 def test_every_fold_carries_the_shape_model() -> None:
     raw = json.loads(MODEL_PATH.read_text())
     for part in [raw, raw["circor_only"], *raw["folds"]]:
-        model = HeartModel.from_dict(part | {"murmur_systolic": raw["murmur_systolic"]})
+        model = HeartModel.from_dict(part)
         assert model.murmur_holosystolic is not None
         assert model.murmur_holosystolic.feature_names == SYSTOLIC_SHAPE_NAMES
 
@@ -80,7 +80,7 @@ def test_held_out_sites_told_holosystolic_or_early() -> None:
     }
     right: dict[str, list[bool]] = {"Holosystolic": [], "Early-systolic": []}
     for fold in raw["folds"]:
-        model = HeartModel.from_dict(fold | {"murmur_systolic": raw["murmur_systolic"]})
+        model = HeartModel.from_dict(fold)
         shape_model = model.murmur_holosystolic
         assert shape_model is not None
         for file in fold["test_files"]:
