@@ -8,6 +8,8 @@ as the whole-array definitions below.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 
@@ -37,16 +39,19 @@ class LevelMeter:
         self._plateau_counts = np.zeros(0, dtype=np.int64)
 
     def add(self, block: FloatArray) -> None:
-        """Measure the next block of samples (any float dtype, mono)."""
+        """Measure the next block of mono float32 samples (as decoded)."""
         x = np.asarray(block)
         if x.size == 0:
             return
-        if not np.isfinite(x).all():
+        wide = x.astype(np.float64)
+        sum_squares = float(np.dot(wide, wide))
+        # finite float32 samples cannot overflow a float64 sum of squares (their squares are
+        # below 1.2e77), so a non-finite sum means a NaN or infinite sample: no pass of its own
+        if not math.isfinite(sum_squares):
             self.finite = False
             return
         self.samples += x.size
-        wide = x.astype(np.float64)
-        self._sum_squares += float(np.dot(wide, wide))
+        self._sum_squares += sum_squares
         self._low = min(self._low, float(x.min()))
         self._high = max(self._high, float(x.max()))
         self._add_runs(x)
@@ -54,17 +59,13 @@ class LevelMeter:
     def _add_runs(self, x: FloatArray) -> None:
         """Record the block's runs of equal samples that are plateaus; the last run stays open.
 
-        Only runs of two or more samples are located (from where neighbours are equal): in audio
-        they are few, so this costs a few passes over the block rather than an index per sample.
+        Only samples at or above `NEAR_PEAK` of the peak so far (this block included) are looked
+        at inside the block: the peak only rises, so a run below that floor can never count, and
+        at a recording's own level (quiet 16-bit audio repeats values often) the others are few.
         """
         n = x.size
-        same = np.concatenate([[False], x[1:] == x[:-1], [False]])
-        # +1 where a run of 2+ starts, -1 at its last sample: they alternate, starting with +1
-        edges = np.flatnonzero(np.diff(same.view(np.int8)))
-        starts, ends = edges[0::2], edges[1::2] + 1  # first sample, one past the last
-        lengths = ends - starts
-        first_length = int(lengths[0]) if len(starts) and starts[0] == 0 else 1
-        last_length = int(lengths[-1]) if len(ends) and ends[-1] == n else 1
+        first_length = _leading_run(x)
+        last_length = n if first_length == n else _leading_run(x[::-1])
         first_value, last_value = float(np.float32(x[0])), float(np.float32(x[-1]))
         carried = 0
         if self._run_value is not None and first_value == self._run_value:
@@ -75,8 +76,17 @@ class LevelMeter:
             self._run_value, self._run_length = last_value, carried + n
             return
         self._close_run(first_value, carried + first_length)
-        inner = (starts > 0) & (ends < n) & (lengths >= PLATEAU_SAMPLES)
-        self._record(x[starts[inner]].astype(np.float32), lengths[inner].astype(np.int64))
+        inner = x[first_length : n - last_length]
+        # a hair below the floor: `_record` applies it exactly to the float32 values
+        near = np.flatnonzero(np.abs(inner) >= NEAR_PEAK * self.peak * (1.0 - 1e-6))
+        if len(near) >= PLATEAU_SAMPLES:
+            values = inner[near]
+            starts = np.flatnonzero(
+                np.concatenate([[True], (np.diff(near) != 1) | (values[1:] != values[:-1])])
+            )
+            lengths = np.diff(np.append(starts, len(near)))
+            plateau = lengths >= PLATEAU_SAMPLES
+            self._record(values[starts[plateau]].astype(np.float32), lengths[plateau])
         self._run_value, self._run_length = last_value, last_length
 
     def _close_run(self, value: float, length: int) -> None:
@@ -126,6 +136,14 @@ class LevelMeter:
             counts = np.append(counts, self._run_length)
         near = values >= NEAR_PEAK * self.peak
         return float(counts[near].sum()) / self.samples
+
+
+def _leading_run(x: FloatArray) -> int:
+    """How many samples from the start equal the first (one compare when the second differs)."""
+    if len(x) == 1 or x[1] != x[0]:
+        return 1
+    differs = np.flatnonzero(x != x[0])
+    return int(differs[0]) if len(differs) else len(x)
 
 
 def measure(x: FloatArray) -> LevelMeter:

@@ -137,6 +137,27 @@ def test_level_meter_in_blocks_matches_whole_array_definition() -> None:
         assert measure(x).clipping_fraction == pytest.approx(meter.clipping_fraction, abs=1e-12)
 
 
+def test_level_meter_on_quiet_16_bit_audio_with_a_later_clipped_burst() -> None:
+    """Quiet 16-bit audio repeats values all the time; those runs lie far below the peak and never
+    count, while a clipped burst in a later block does (the meter looks only near the peak)."""
+    rng = np.random.default_rng(5)
+    x = (np.round(rng.standard_normal(150_000) * 20) / 32768).astype(np.float32)
+    x[120_000:120_400] = np.clip(rng.standard_normal(400) * 2, -0.8, 0.8)
+    meter = LevelMeter()
+    for i in range(0, len(x), 1 << 16):
+        meter.add(x[i : i + (1 << 16)])
+    assert meter.clipping_fraction == pytest.approx(clipping_fraction(x), abs=1e-12)
+    assert meter.clipping_fraction > 0.0
+
+
+def test_infinite_sample_marks_the_meter_not_finite() -> None:
+    meter = LevelMeter()
+    meter.add(np.array([0.1, 0.2], np.float32))
+    meter.add(np.array([0.1, np.inf, 0.0], np.float32))
+    assert not meter.finite
+    assert meter.samples == 2  # the bad block is not counted
+
+
 def test_plateau_across_block_boundary_counts() -> None:
     meter = LevelMeter()
     meter.add(np.array([0.0, 0.5, 1.0], np.float32))
