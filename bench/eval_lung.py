@@ -13,7 +13,8 @@ as `../shared/eval/score_dev.py` reads them and scored with that script's own fu
 script can be rerun on the file. Also: the noise corpus and the device artefacts drawn with seeds
 the training never used, and CirCor heart recordings analysed as lung (out of fold), must all be
 unusable; speed is CPU
-time of the analysis from decoded samples (and with decoding).
+time of the analysis from decoded samples, and with decoding (each file decoded straight to the
+analysis rate, as `stethoscope.analysis.analyze_file` does).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "functions"))
 sys.path.insert(0, str(REPO))
 
-from stethoscope.analysis import analyze_decoded, analyze_detailed  # noqa: E402
+from stethoscope.analysis import analysis_rate_hz, analyze_decoded, analyze_detailed  # noqa: E402
 from stethoscope.audio import read_recording  # noqa: E402
 from stethoscope.errors import AnalysisInputError  # noqa: E402
 from stethoscope.lung.detectors import LungDetectors, load_detectors, load_model_file  # noqa: E402
@@ -89,10 +90,11 @@ def fold_of_patient(raw: dict[str, Any]) -> dict[str, int]:
 
 
 def predict(path: Path, name: str, detectors: LungDetectors) -> dict[str, Any]:
-    """One prediction line (score_dev.py's format) from the real analysis."""
+    """One prediction line (score_dev.py's format) from the real analysis, run as the deployed
+    function runs it: decoded straight to the analysis rate, then analysed."""
     start = time.process_time()
     try:
-        recording = read_recording(path)
+        recording = read_recording(path, target_rate_hz=analysis_rate_hz("lung"))
     except AnalysisInputError as exc:
         return {"file": name, "kind": "lung", "error": str(exc), "audio_s": 0.0, "cpu_s": 0.0}
     decoded = time.process_time()
