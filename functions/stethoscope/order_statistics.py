@@ -20,6 +20,7 @@ from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
+from scipy import ndimage
 
 
 def median(x: npt.ArrayLike, axis: int | None = None) -> Any:
@@ -53,6 +54,22 @@ def _median_1d(a: npt.NDArray[np.floating[Any]]) -> Any:
         middle = (part[:upper_rank].max() + middle) / 2
     largest = part[upper_rank:].max()
     return largest if np.isnan(largest) else middle
+
+
+def running_median(x: npt.ArrayLike, size: int) -> Any:
+    """`scipy.ndimage.median_filter(x, size=size, mode="nearest")` of a 1-D array, the same values.
+
+    For a window more than about twice the array's length scipy leaves its fast 1-D filter for a
+    generic one (scipy gh-23293) that costs ~2 ms on 250 frames (an 8 s median over a 4 s lung
+    take: a third of its analysis). Extending the array by `size` copies of each edge value first
+    ("nearest", as the filter would) keeps it on the fast path; a median is one of its window's
+    values, so the result does not depend on the path.
+    """
+    a = np.asarray(x)
+    if len(a) > size // 2:  # scipy's own fast path
+        return ndimage.median_filter(a, size=size, mode="nearest")
+    extended = np.concatenate([np.repeat(a[:1], size), a, np.repeat(a[-1:], size)])
+    return ndimage.median_filter(extended, size=size, mode="nearest")[size : size + len(a)]
 
 
 def percentile(x: npt.ArrayLike, q: float | Sequence[float], axis: int | None = None) -> Any:

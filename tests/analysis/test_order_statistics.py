@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
-from stethoscope.order_statistics import median, percentile
+from stethoscope.order_statistics import median, percentile, running_median
 
 SHAPES_AXES = [((1,), None), ((2,), 0), ((7,), None), ((600,), 0), ((601,), None), ((5000,), 0)]
 SHAPES_AXES += [((8, 577), 1), ((577, 22), 0), ((23, 600), 0), ((75, 154), -1), ((3, 4), None)]
@@ -68,3 +69,20 @@ def test_refuses_what_it_does_not_reproduce() -> None:
         median(np.arange(5), None)
     with pytest.raises(ValueError):
         percentile(np.ones(5), 101)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_running_median_is_scipys_median_filter_for_any_window(dtype: type) -> None:
+    """Windows from 1 to 4x the array's length: short arrays take the padded fast path, the
+    others scipy's own call; the values are the same either way."""
+    rng = np.random.default_rng(11)
+    for trial in range(400):
+        n = int(rng.integers(1, 400))
+        size = int(rng.integers(1, 4 * n + 2))
+        x = rng.standard_normal(n).astype(dtype)
+        if trial % 3 == 0:
+            x = (np.round(x * 2) / 2 + 0.25).astype(dtype)  # ties
+        expected = ndimage.median_filter(x, size=size, mode="nearest")
+        got = running_median(x, size)
+        assert got.dtype == expected.dtype
+        assert np.array_equal(got, expected), (n, size)

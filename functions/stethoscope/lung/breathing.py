@@ -23,7 +23,7 @@ from scipy import ndimage, signal
 from stethoscope.arrays import FloatArray
 from stethoscope.envelope import autocorrelation, smooth
 from stethoscope.lung.wheeze import LINEAR_POWER_TOP_HZ, Spectrogram, TonalPeaks
-from stethoscope.order_statistics import median
+from stethoscope.order_statistics import median, running_median
 
 BREATH_BAND_HZ = (150.0, 1000.0)
 assert BREATH_BAND_HZ[1] < LINEAR_POWER_TOP_HZ  # the spectrogram's linear rows hold the band
@@ -89,7 +89,7 @@ def find_breathing(envelope: BreathEnvelope) -> Breathing:
     """Breathing period and cycles from the breath envelope."""
     env, rate = envelope.log_amplitude, envelope.frame_rate_hz
     empty = np.zeros(0)
-    detrended = env - ndimage.median_filter(env, size=max(3, round(8 * rate) | 1), mode="nearest")
+    detrended = env - running_median(env, max(3, round(8 * rate) | 1))
     acf = autocorrelation(detrended, unbiased=False)
     duration_s = len(env) / rate
     max_lag_s = min(1.1 * 60.0 / MIN_RATE_BPM, 0.5 * duration_s)
