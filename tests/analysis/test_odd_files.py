@@ -24,7 +24,17 @@ SUBTYPES = {
     "WAV": ("PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"),
     "FLAC": ("PCM_S8", "PCM_16", "PCM_24"),
 }
-CONTENTS = ("noise", "lone_sample", "dc", "square", "nyquist", "faint", "clicks", "antiphase")
+CONTENTS = (
+    "noise",
+    "lone_sample",
+    "dc",
+    "square",
+    "nyquist",
+    "faint",
+    "clicks",
+    "antiphase",
+    "clipped",
+)
 DURATIONS_S = (0.2, 0.3, 1.0, 1.6, 2.1, 5.0, 12.0)
 CASES = 60
 
@@ -48,6 +58,8 @@ def _content(rng: np.random.Generator, kind: str, n: int, channels: int, rate: i
     elif kind == "clicks":
         x = np.zeros((n, channels))
         x[:: max(1, int(rate * rng.uniform(0.2, 1.5)))] = 0.9
+    elif kind == "clipped":  # noise driven far past full scale: flat tops at +-1
+        x = rng.normal(size=(n, channels)) * rng.uniform(2.0, 20.0)
     else:  # antiphase: the second channel the first turned over, the rest copies
         a = rng.normal(size=n) * 0.2
         x = np.stack([a, -a, *([a] * (channels - 2))][:channels], axis=1)
