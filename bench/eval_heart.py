@@ -55,6 +55,7 @@ from stethoscope.audio import read_recording  # noqa: E402
 from stethoscope.heart.model import MODEL_PATH, HeartModel  # noqa: E402
 from stethoscope.result import AnalysisResult  # noqa: E402
 from training.heart_corpus import NON_HEART_KINDS, non_heart  # noqa: E402
+from training.metrics import patient_interval  # noqa: E402
 
 HEART_SETS = ("circor2022", "circor", "pascal_a_normal", "yaseen2018", "physionet2016")
 NOISE_SEED = 17_000_000  # 5e6-13e6 were looked at while choosing the gate (train_heart.py)
@@ -62,6 +63,15 @@ NOISE_SEED = 17_000_000  # 5e6-13e6 were looked at while choosing the gate (trai
 #: of 90 speech takes where the bench's 20 had shown 1: a rate of a few percent needs more.
 NOISE_PER_KIND = 60
 LUNG_FILES = 150
+
+
+#: Figures given with the spread a check on other patients would see (`patient_interval`).
+INTERVAL_KEYS = (
+    "circor2022_seg_f1",
+    "circor2022_hr_within5",
+    "circor2022_murmur_bal_acc_rec",
+    "circor2022_patient_weighted_acc",
+)
 
 
 def score_dev(data: Path) -> ModuleType:
@@ -229,6 +239,11 @@ def main() -> None:
     show("out of fold (CirCor 2022 by patient; Yaseen, PASCAL by file)",
          {**scorer.common(oof), **scorer.score_circor2022(gts, oof),
           **scorer.score_old(gts, oof)})  # fmt: skip
+    circor = [g for g in gts if g["dataset"] == "circor2022"]
+    spread = patient_interval(circor, oof, scorer.score_circor2022, INTERVAL_KEYS)
+    print("  95 % interval over other draws of as many CirCor patients (bootstrap by patient):")
+    for key, (low, high) in spread.items():
+        print(f"    {key:32s} {low:.3f} - {high:.3f}")
     show("CirCor 2022 patients through stethoscope.assess_exam (out of fold)",
          exam_figures(args.data, results))  # fmt: skip
     show("CirCor 2022 sites with a murmur of known systolic timing: holosystolic or early (out "

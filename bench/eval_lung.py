@@ -46,6 +46,7 @@ from training.lung_data import (  # noqa: E402
     load_sprsound,
     patient_of,
 )
+from training.metrics import patient_interval  # noqa: E402
 from training.noise_corpus import artefact_corpus, noise_corpus  # noqa: E402
 from training.train_lung import load_scorer  # noqa: E402
 
@@ -82,6 +83,16 @@ SHOWN = (
     "fraiwan_crackle_bal_acc",
     "icbhi_wheeze_bal_acc",
     "icbhi_crackle_bal_acc",
+)
+
+
+#: Figures given with the spread a check on other patients would see (`patient_interval`).
+INTERVAL_KEYS = (
+    "spr_event_score",
+    "spr_event_se",
+    "spr_wheeze_bal_acc",
+    "spr_crackle_bal_acc",
+    "spr_quality_bal_acc",
 )
 
 
@@ -162,6 +173,11 @@ def main() -> None:
         value = figures.get(key)
         text = f"{value:8.3f}" if isinstance(value, float) else f"{value!s:>8s}"
         print(f"{key:28s} {text}  {TARGETS.get(key, '')}")
+    spr = [g for g in gts if g["dataset"].startswith("sprsound2022")]
+    spread = patient_interval(spr, by_file, scorer.score_sprsound, INTERVAL_KEYS)
+    print("95 % interval over other draws of as many SPRSound patients (bootstrap by patient):")
+    for key, (low, high) in spread.items():
+        print(f"  {key:26s} {low:.3f} - {high:.3f}")
 
     # the quality gate must turn down what is not a lung recording (seeds never trained on)
     # (seeds 1000-1019 alone had shown 0 usable while 1020-1059 held 5: sweep wide)
