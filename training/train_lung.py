@@ -418,22 +418,28 @@ def _best_record_threshold(scores: np.ndarray, truth: np.ndarray) -> float:
 
 @dataclass
 class EventTable:
-    """Per annotated SPRSound event: its record, its classes, and the most probable window that
-    would put a crackle (centre inside) or a wheeze (≥ 50 ms overlap) on it."""
+    """Per annotated SPRSound event: its record, its classes, the most probable window that
+    would put a crackle (centre inside) or a wheeze (≥ 50 ms overlap) on it, and the most
+    probable window of its whole record (`detectors.event_cut`: a record with the sound reports
+    that window when no window reaches the event threshold)."""
 
     record: np.ndarray
     crackle: np.ndarray
     wheeze: np.ndarray
     max_crackle: np.ndarray
     max_wheeze: np.ndarray
+    record_max_crackle: np.ndarray
+    record_max_wheeze: np.ndarray
 
 
 def event_table(items: list[Item], p_c: list[np.ndarray], p_w: list[np.ndarray]) -> EventTable:
-    rows: list[tuple[int, bool, bool, float, float]] = []
+    rows: list[tuple[int, bool, bool, float, float, float, float]] = []
     for r, (item, pc, pw) in enumerate(zip(items, p_c, p_w, strict=True)):
         assert item.spr is not None
         f = item.features
         centre = 0.5 * (f.window_start_s + f.window_end_s)
+        top_c = float(pc.max()) if len(pc) else -1.0
+        top_w = float(pw.max()) if len(pw) else -1.0
         for e in item.spr.events:
             inside = (centre >= e.start_s) & (centre < e.end_s)
             overlap = np.minimum(f.window_end_s, e.end_s) - np.maximum(f.window_start_s, e.start_s)
@@ -445,19 +451,28 @@ def event_table(items: list[Item], p_c: list[np.ndarray], p_w: list[np.ndarray])
                     e.wheezes,
                     float(pc[inside].max()) if inside.any() else -1.0,
                     float(pw[touching].max()) if touching.any() else -1.0,
+                    top_c,
+                    top_w,
                 )
             )
     if not rows:
         empty = np.zeros(0)
-        return EventTable(empty.astype(int), empty > 0, empty > 0, empty, empty)
+        return EventTable(empty.astype(int), empty > 0, empty > 0, empty, empty, empty, empty)
     cols = list(zip(*rows, strict=True))
     return EventTable(
         np.array(cols[0]),
         np.array(cols[1], dtype=bool),
         np.array(cols[2], dtype=bool),
-        np.array(cols[3]),
-        np.array(cols[4]),
+        *(np.array(c) for c in cols[3:]),
     )
+
+
+def _reported(best_in_event: np.ndarray, record_best: np.ndarray) -> np.ndarray:
+    """(grid, events): whether a record with the sound reports a window on each event at each
+    event threshold of `GRID` — one at or above the threshold, or the record's most probable
+    window when none reaches it (`detectors.event_cut`)."""
+    cut = np.minimum(GRID[:, None], record_best[None, :])
+    return (best_in_event[None, :] >= cut) & (best_in_event[None, :] >= 0.0)
 
 
 def _best_event_thresholds(
@@ -466,8 +481,8 @@ def _best_event_thresholds(
     """(crackle, wheeze) event thresholds with the best (Se + Sp) / 2 over the events, preferring
     pairs with Se ≥ `MIN_EVENT_SE`; returns them with that Se and Sp."""
     gc, gw = gate_c[table.record], gate_w[table.record]
-    pred_c = gc[None, :] & (table.max_crackle[None, :] >= GRID[:, None])  # (grid, events)
-    pred_w = gw[None, :] & (table.max_wheeze[None, :] >= GRID[:, None])
+    pred_c = gc[None, :] & _reported(table.max_crackle, table.record_max_crackle)  # (grid, events)
+    pred_w = gw[None, :] & _reported(table.max_wheeze, table.record_max_wheeze)
     abnormal = table.crackle | table.wheeze
     best = (-1.0, 0.5, 0.5, 0.0, 0.0)
     for i in range(len(GRID)):

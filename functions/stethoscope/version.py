@@ -4,4 +4,4 @@ Stored with every result (`analysisVersion`) and used as the id of the analysis 
 results of different algorithm versions never overwrite each other.
 """
 
-ANALYSIS_VERSION = "1.5.0"
+ANALYSIS_VERSION = "1.5.1"

@@ -9,6 +9,7 @@ folder is absent (it is present in CI).
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,9 @@ from stethoscope.lung.analysis import ANALYSIS_RATE_HZ, without_findings
 from stethoscope.lung.detectors import (
     MODEL_PATH,
     EventHead,
+    Findings,
     detect,
+    event_cut,
     load_detectors,
     load_model_file,
     record_inputs,
@@ -256,6 +259,56 @@ def test_the_crackle_record_head_matches_its_inputs() -> None:
     assert record_inputs(features, p, p).shape == head.mean.shape
     result = analyze(sim.samples, sim.sample_rate_hz, kind="lung")
     assert result.lung is not None and 0.0 <= result.lung.crackle_score <= 1.0
+
+
+def test_a_recording_with_the_sound_always_shows_where() -> None:
+    """The record decision reads summaries of all windows, so it can call a recording wheezy or
+    crackly with no window at the event threshold: the findings then hold its most probable
+    window (with that window's probability), never "crackles: yes — 0 /min". With windows at
+    or above the threshold, exactly those are reported."""
+    sim = simulate_lung(12.0, 20.0, ANALYSIS_RATE_HZ, seed=11)
+    features = lung_features(sim.samples, sim.sample_rate_hz)
+    shipped = load_detectors()
+
+    def forced(event_threshold: float | None) -> Findings:
+        """The shipped heads, every take usable and every record "present"."""
+        heads = {
+            name: replace(
+                getattr(shipped, name),
+                record_threshold=0.0,
+                event_threshold=event_threshold or getattr(shipped, name).event_threshold,
+            )
+            for name in ("crackle", "wheeze")
+        }
+        return detect(features, replace(shipped, quality_threshold=0.0, **heads))
+
+    none_reach = forced(1.01)
+    assert none_reach.crackle_present is True and none_reach.wheeze_present is True
+    for probability, events in (
+        (none_reach.crackle_probability, none_reach.crackles),
+        (none_reach.wheeze_probability, none_reach.wheezes),
+    ):
+        top = int(np.argmax(probability))
+        assert len(events) == int(np.sum(probability == probability[top])) == 1
+        assert events[0].confidence == pytest.approx(float(probability[top]))
+    crackle_window = int(np.argmax(none_reach.crackle_probability))
+    assert (
+        features.window_start_s[crackle_window]
+        <= none_reach.crackles[0].time_s
+        <= features.window_end_s[crackle_window]
+    )
+    wheeze_window = int(np.argmax(none_reach.wheeze_probability))
+    assert none_reach.wheezes[0].start_s == features.window_start_s[wheeze_window]
+    assert none_reach.wheezes[0].end_s == features.window_end_s[wheeze_window]
+
+    # a threshold that some windows reach: exactly those, the fallback plays no part
+    cut = float(np.quantile(none_reach.crackle_probability, 0.8))
+    some_reach = forced(cut)
+    assert len(some_reach.crackles) == int(np.sum(some_reach.crackle_probability >= cut)) > 1
+    assert all(c.confidence >= cut for c in some_reach.crackles)
+    assert event_cut(np.array([0.2, 0.7, 0.4]), 0.5) == 0.5
+    assert event_cut(np.array([0.2, 0.3]), 0.5) == 0.3
+    assert event_cut(np.zeros(0), 0.5) == 0.5
 
 
 def _analysis_signal(path: Path) -> tuple[np.ndarray, float]:

@@ -10,8 +10,9 @@ provenance in `lung_detectors.json`:
   its `TOP_WINDOWS` most probable windows, or of all its windows, or (crackles) the probability
   of a record-level logistic regression on `record_inputs`, as the head's `record_aggregate`
   says — reaches the head's `record_threshold`; only then are its
-  windows at or above `event_threshold` reported, each as one finding with its probability — a
-  crackle at the loudest 4 ms of the window, a wheeze spanning the run of such windows.
+  windows at or above `event_threshold` reported (or, when none reaches it, its most probable
+  window: `event_cut`), each as one finding with its probability — a crackle at the loudest 4 ms
+  of the window, a wheeze spanning the run of such windows.
 * `coarse`: among crackle windows, the probability the crackles are coarse (else fine).
 * `quality`: from the recording summary, the probability that the take is usable; below
   `threshold` the recording gets no wheeze or crackle decision at all. A take whose summary lies
@@ -314,9 +315,13 @@ def detect(features: LungFeatures, model: LungDetectors) -> Findings:
         crackle_present = c_score >= model.crackle.record_threshold
         wheeze_present = w_score >= model.wheeze.record_threshold
         if crackle_present:
-            crackles = _crackles(features, p_crackle, model)
+            crackles = _crackles(
+                features, p_crackle, event_cut(p_crackle, model.crackle.event_threshold), model
+            )
         if wheeze_present:
-            wheezes = _wheezes(features, p_wheeze, model.wheeze.event_threshold)
+            wheezes = _wheezes(
+                features, p_wheeze, event_cut(p_wheeze, model.wheeze.event_threshold)
+            )
     return Findings(
         usable,
         usable_p,
@@ -333,11 +338,23 @@ def detect(features: LungFeatures, model: LungDetectors) -> Findings:
     )
 
 
+def event_cut(probability: FloatArray, threshold: float) -> float:
+    """The probability a window needs to be reported in a recording that has the sound: the
+    head's event threshold, or the recording's most probable window when none reaches it. The
+    record decision reads summaries of all windows, so it can say "crackles" with no single
+    window above the event threshold; the report would then read "crackles: yes — 0 /min" with
+    nothing to listen to. A finding always shows where it is most likely instead (with that
+    window's probability as its confidence). Training chooses the thresholds under this rule."""
+    if len(probability) == 0:
+        return threshold
+    return min(threshold, float(probability.max()))
+
+
 def _crackles(
-    features: LungFeatures, probability: FloatArray, model: LungDetectors
+    features: LungFeatures, probability: FloatArray, cut: float, model: LungDetectors
 ) -> list[CrackleFinding]:
-    """One crackle per window at or above the event threshold, at the window's sharpest 4 ms."""
-    chosen = np.flatnonzero(probability >= model.crackle.event_threshold)
+    """One crackle per window at or above `cut`, at the window's sharpest 4 ms."""
+    chosen = np.flatnonzero(probability >= cut)
     if len(chosen) == 0:
         return []
     column = FRAME_FEATURES.index("transient_diff_db")
