@@ -276,7 +276,9 @@ def test_a_recording_with_the_sound_always_shows_where() -> None:
             name: replace(
                 getattr(shipped, name),
                 record_threshold=0.0,
-                event_threshold=event_threshold or getattr(shipped, name).event_threshold,
+                event_threshold=getattr(shipped, name).event_threshold
+                if event_threshold is None
+                else event_threshold,
             )
             for name in ("crackle", "wheeze")
         }
