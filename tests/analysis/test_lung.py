@@ -270,15 +270,12 @@ def test_a_recording_with_the_sound_always_shows_where() -> None:
     features = lung_features(sim.samples, sim.sample_rate_hz)
     shipped = load_detectors()
 
-    def forced(event_threshold: float | None) -> Findings:
-        """The shipped heads, every take usable and every record "present"."""
+    def forced(event_threshold: float) -> Findings:
+        """The shipped heads with this event threshold, every take usable and every record
+        "present"."""
         heads = {
             name: replace(
-                getattr(shipped, name),
-                record_threshold=0.0,
-                event_threshold=getattr(shipped, name).event_threshold
-                if event_threshold is None
-                else event_threshold,
+                getattr(shipped, name), record_threshold=0.0, event_threshold=event_threshold
             )
             for name in ("crackle", "wheeze")
         }
